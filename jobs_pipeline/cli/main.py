@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from jobs_pipeline.cli import twin_cmd
+from jobs_pipeline.cli import sync_cmd, twin_cmd
 
 app = typer.Typer(
     name="jobs-pipeline",
@@ -18,6 +18,7 @@ app = typer.Typer(
     help="Archive the Devana.ai Jobs API into DuckDB and compute statistics over its history.",
 )
 
+sync_cmd.register(app)
 twin_cmd.register(app)
 
 

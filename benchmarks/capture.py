@@ -1,0 +1,349 @@
+"""Capture benchmark: our archiver and a naive connector, scored against the twin's ground truth.
+
+    .venv/bin/python -m benchmarks.capture [--hours 6] [--poll-minutes 10] [--loads 900,6000,40000,burst]
+
+Each load runs the twin on a stepped clock (26 h of history, 3 % injected faults), syncs every
+`--poll-minutes` of twin time for `--hours`, end to end over HTTP into a real DuckDB archive, then
+compares the archive with the twin's ground truth. The naive baseline, in the same run against a
+twin of the same seed, walks the unfiltered list to the cap at every poll and keeps what it saw.
+
+Scores (steady state = jobs created after the first sync; backfill = jobs already in the 24 h
+window at the first sync, scored apart because past the cap some are unreachable by any client):
+- jobs: share of observable jobs (visible at one poll instant at least) in the archive;
+- final: share whose archived status equals the true status at the last poll;
+- states: share of (job, status) pairs held at some poll instant that the archive recorded;
+- killed: share of observable jobs killed a poll or more before the end inferred KILLED;
+- exact ts: share of archived jobs whose createdAt/startedAt/completedAt equal the truth's;
+- req/bound: requests (HTTP attempts, retries included) over the syncs after the first, divided
+  by the oracle bound sum(max(1, ceil(jobs changed since the last poll / 100)));
+- 429s: rate-limit answers received (injected ones included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jobs_pipeline.api.client import JobsClient
+from jobs_pipeline.archive import open_for_analysis
+from jobs_pipeline.sync import SyncConfig, run_sync
+from jobs_pipeline.twin import Burst, FaultConfig, SteppedClock, Twin, TwinConfig
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+KEY = "bench-key"
+# The twin's limiter counts real time; a stepped clock runs a simulated hour in seconds, so the
+# window shrinks in proportion and the client's limiter is given the same window.
+RATE_LIMIT = 100
+RATE_WINDOW_SECONDS = 0.5
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class TruthJob:
+    id: str
+    created: datetime
+    started: datetime | None
+    completed: datetime | None
+    history: list[tuple[str, datetime]]
+
+    def status_at(self, t: datetime) -> str | None:
+        status = None
+        for s, at in self.history:
+            if at <= t:
+                status = s
+        return status
+
+    def visible_at(self, t: datetime) -> bool:
+        s = self.status_at(t)
+        return s is not None and s != "KILLED" and self.created > t - timedelta(hours=24)
+
+
+def load_truth(raw: list[dict[str, Any]]) -> dict[str, TruthJob]:
+    out = {}
+    for r in raw:
+        out[r["id"]] = TruthJob(
+            id=r["id"],
+            created=parse_ts(r["createdAt"]),  # type: ignore[arg-type]
+            started=parse_ts(r.get("startedAt")),
+            completed=parse_ts(r.get("completedAt")),
+            history=[(h["status"], parse_ts(h["at"])) for h in r["history"]],  # type: ignore[misc]
+        )
+    return out
+
+
+@dataclass
+class Archived:
+    """What a client ended up knowing: status per job, statuses ever recorded, timestamps."""
+
+    status: dict[str, str] = field(default_factory=dict)
+    states: dict[str, set[str]] = field(default_factory=dict)
+    timestamps: dict[str, tuple[datetime | None, datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass
+class Run:
+    name: str
+    polls: list[datetime]
+    requests_after_first: int
+    responses_429: int
+    archived: Archived
+    seconds: float
+
+
+def scenario(load: str, seed: int) -> TwinConfig:
+    faults = FaultConfig(rate=0.03, seed=seed)
+    if load == "burst":
+        bursts = (
+            Burst(
+                at=T0 + timedelta(hours=1, minutes=3), count=1500, job_type="EXTRACTION", within_seconds=60
+            ),
+            Burst(
+                at=T0 + timedelta(hours=3, minutes=41), count=1500, job_type="EXTRACTION", within_seconds=60
+            ),
+        )
+        return TwinConfig(
+            jobs_per_day=6000,
+            seed=seed,
+            history_hours=26,
+            api_keys=(KEY,),
+            rate_limit=RATE_LIMIT,
+            rate_window_seconds=RATE_WINDOW_SECONDS,
+            faults=faults,
+            bursts=bursts,
+        )
+    return TwinConfig(
+        jobs_per_day=int(load),
+        seed=seed,
+        history_hours=26,
+        api_keys=(KEY,),
+        rate_limit=RATE_LIMIT,
+        rate_window_seconds=RATE_WINDOW_SECONDS,
+        faults=faults,
+    )
+
+
+def run_ours(cfg: TwinConfig, hours: float, poll: timedelta, workdir: Path) -> tuple[Run, Twin]:
+    clock = SteppedClock(start=T0)
+    twin = Twin(cfg, clock=clock)
+    db = workdir / "ours.duckdb"
+    polls: list[datetime] = []
+    started = time.perf_counter()
+    with twin.serve() as url:
+        client = JobsClient(
+            url, KEY, rate_limit=RATE_LIMIT, rate_window_seconds=RATE_WINDOW_SECONDS, timeout=2.0
+        )
+        config = SyncConfig(
+            base_url=url,
+            api_key=KEY,
+            db_path=db,
+            poll_interval_seconds=poll.total_seconds(),
+            rate_limit=RATE_LIMIT,
+            budget=math.floor(RATE_LIMIT * poll.total_seconds() / 60 * 0.9),
+        )
+        first_requests = 0
+        for i in range(int(hours * 3600 / poll.total_seconds()) + 1):
+            polls.append(clock.now())
+            run_sync(config, source=client)
+            if i == 0:
+                first_requests = client.requests_sent
+            clock.advance(poll)
+        requests_after_first = client.requests_sent - first_requests
+        responses_429 = client.responses_429
+        client.close()
+    archived = Archived()
+    with open_for_analysis(db) as conn:
+        for job_id, status, created, started_at, completed in conn.execute(
+            "SELECT job_id, status, created_at, started_at, completed_at FROM jobs"
+        ).fetchall():
+            archived.status[job_id] = status
+            archived.timestamps[job_id] = (created, started_at, completed)
+        for job_id, status in conn.execute("SELECT DISTINCT job_id, status FROM job_snapshots").fetchall():
+            archived.states.setdefault(job_id, set()).add(status)
+    return Run(
+        "ours", polls, requests_after_first, responses_429, archived, time.perf_counter() - started
+    ), twin
+
+
+def run_naive(cfg: TwinConfig, hours: float, poll: timedelta) -> Run:
+    """The generic connector: walk the unfiltered list to the cap each poll, keep what it saw."""
+    clock = SteppedClock(start=T0)
+    twin = Twin(cfg, clock=clock)
+    archived = Archived()
+    polls: list[datetime] = []
+    started = time.perf_counter()
+    with twin.serve() as url:
+        client = JobsClient(
+            url, KEY, rate_limit=RATE_LIMIT, rate_window_seconds=RATE_WINDOW_SECONDS, timeout=2.0
+        )
+        first_requests = 0
+        for i in range(int(hours * 3600 / poll.total_seconds()) + 1):
+            polls.append(clock.now())
+            for page in client.iter_slice(page_size=100):
+                for job in page.jobs:
+                    archived.status[job.id] = job.status
+                    archived.states.setdefault(job.id, set()).add(job.status)
+                    archived.timestamps[job.id] = (job.created_at, job.started_at, job.completed_at)
+            if i == 0:
+                first_requests = client.requests_sent
+            clock.advance(poll)
+        requests_after_first = client.requests_sent - first_requests
+        responses_429 = client.responses_429
+        client.close()
+    return Run("naive", polls, requests_after_first, responses_429, archived, time.perf_counter() - started)
+
+
+def oracle_bound(truth: dict[str, TruthJob], polls: list[datetime]) -> int:
+    total = 0
+    for before, now in itertools.pairwise(polls):
+        changed = sum(
+            1 for j in truth.values() if j.created <= now and j.status_at(before) != j.status_at(now)
+        )
+        total += max(1, math.ceil(changed / 100))
+    return total
+
+
+def score(run: Run, truth: dict[str, TruthJob], bound: int) -> dict[str, dict[str, float]]:
+    first, last = run.polls[0], run.polls[-1]
+    out: dict[str, dict[str, float]] = {}
+    for part, chosen in (
+        ("steady", lambda j: j.created > first),
+        ("backfill", lambda j: j.created <= first and j.visible_at(first)),
+    ):
+        out[part] = _score_part(run, truth, chosen, last)
+    out["steady"]["req/bound"] = run.requests_after_first / bound if bound else float("nan")
+    out["steady"]["requests"] = run.requests_after_first
+    out["steady"]["bound"] = bound
+    out["steady"]["429s"] = run.responses_429
+    out["steady"]["seconds"] = run.seconds
+    return out
+
+
+def _score_part(
+    run: Run, truth: dict[str, TruthJob], chosen: Callable[[TruthJob], bool], last: datetime
+) -> dict[str, float]:
+    observable = [j for j in truth.values() if chosen(j) and any(j.visible_at(t) for t in run.polls)]
+    a = run.archived
+    captured = [j for j in observable if j.id in a.status]
+    final_right = sum(1 for j in observable if a.status.get(j.id) == _final_status(j, last))
+    state_pairs = [(j.id, j.status_at(t)) for j in observable for t in run.polls if j.visible_at(t)]
+    distinct_pairs = set(state_pairs)
+    states_right = sum(1 for job_id, s in distinct_pairs if s in a.states.get(job_id, set()))
+    killed = [
+        j
+        for j in observable
+        if j.status_at(last) == "KILLED"
+        and _killed_at(j) is not None
+        and _killed_at(j) <= last  # type: ignore[operator]
+        and any(t > _killed_at(j) for t in run.polls)  # type: ignore[operator]
+    ]
+    killed_right = sum(1 for j in killed if a.status.get(j.id) == "KILLED")
+    exact = sum(1 for j in captured if _exact(j, a.status[j.id], a.timestamps[j.id]))
+    return {
+        "observable": len(observable),
+        "jobs": _share(len(captured), len(observable)),
+        "final": _share(final_right, len(observable)),
+        "states": _share(states_right, len(distinct_pairs)),
+        "killed": _share(killed_right, len(killed)),
+        "killed_n": len(killed),
+        "exact_ts": _share(exact, len(captured)),
+    }
+
+
+def _final_status(j: TruthJob, last: datetime) -> str | None:
+    status = j.status_at(last)
+    # A job past the 24 h window keeps its last observable status in any archive.
+    if j.created <= last - timedelta(hours=24) and status == "KILLED":
+        return "KILLED"
+    return status
+
+
+def _killed_at(j: TruthJob) -> datetime | None:
+    return next((at for s, at in j.history if s == "KILLED"), None)
+
+
+def _exact(j: TruthJob, status: str, stamps: tuple[datetime | None, ...]) -> bool:
+    """Every timestamp the archive holds equals the truth, and none is missing that its status
+    implies (a job archived PENDING or KILLED may lack startedAt; only DONE/ERROR need completedAt)."""
+    created, started, completed = stamps
+    if created != j.created:
+        return False
+    if started is not None and started != j.started:
+        return False
+    if started is None and status in ("IN_PROGRESS", "DONE", "ERROR") and j.started is not None:
+        return False
+    if completed is not None and completed != j.completed:
+        return False
+    return not (completed is None and status in ("DONE", "ERROR"))
+
+
+def _share(n: int, d: int) -> float:
+    return n / d if d else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--poll-minutes", type=float, default=10.0)
+    parser.add_argument("--loads", default="900,6000,40000,burst")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=RESULTS / "capture.md")
+    args = parser.parse_args()
+    poll = timedelta(minutes=args.poll_minutes)
+    rows = []
+    for load in args.loads.split(","):
+        cfg = scenario(load, args.seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            ours, twin = run_ours(cfg, args.hours, poll, Path(tmp))
+        truth = load_truth(twin.ground_truth())
+        naive = run_naive(cfg, args.hours, poll)
+        bound = oracle_bound(truth, ours.polls)
+        for run in (ours, naive):
+            s = score(run, truth, bound)
+            rows.append((load, run.name, s))
+            print(load, run.name, s, flush=True)
+    table = render(rows, args)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+
+
+def render(rows: list[tuple[str, str, dict[str, dict[str, float]]]], args: argparse.Namespace) -> str:
+    head = (
+        f"Capture benchmark: {args.hours:g} h of {args.poll_minutes:g}-minute polls, 3 % faults, seed {args.seed}.\n"
+        "Steady state = jobs created after the first sync; backfill = jobs in the window at the first sync.\n\n"
+        "| load | client | jobs | final | states | killed (n) | exact ts | req / bound (req, bound) | 429s "
+        "| backfill jobs | backfill final | seconds |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for load, name, s in rows:
+        st, bf = s["steady"], s["backfill"]
+        lines.append(
+            f"| {load} | {name} | {st['jobs']:.4f} | {st['final']:.4f} | {st['states']:.4f} "
+            f"| {st['killed']:.3f} ({int(st['killed_n'])}) | {st['exact_ts']:.4f} "
+            f"| {st['req/bound']:.2f} ({int(st['requests'])}, {int(st['bound'])}) | {int(st['429s'])} "
+            f"| {bf['jobs']:.4f} of {int(bf['observable'])} | {bf['final']:.4f} | {st['seconds']:.0f} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

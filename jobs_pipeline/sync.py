@@ -1,0 +1,126 @@
+"""One sync, end to end: read what the archive knows, plan and fetch, apply atomically.
+
+The CLI's `sync` and the Dagster capture asset both call `run_sync`; neither adds logic of its
+own. This module never imports dagster (the CLI's `sync` must start fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobs_pipeline.api.client import JobsClient
+from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
+from jobs_pipeline.archive import ArchivePaths, SyncSummary, apply_capture, check_writable, open_writer
+from jobs_pipeline.archive.state import load_capture_state
+from jobs_pipeline.capture.ledger import JobsSource
+from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
+from jobs_pipeline.capture.types import Gap
+
+if TYPE_CHECKING:
+    import duckdb
+
+DEFAULT_BASE_URL = "https://api.devana.ai"
+DEFAULT_DB_PATH = "jobs_archive.duckdb"
+DEFAULT_TENANT = "default"
+DEFAULT_POLL_INTERVAL_SECONDS = 300.0
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; nothing was sent and nothing written."""
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    base_url: str
+    api_key: str = field(repr=False)  # never printed, never stored
+    db_path: Path
+    tenant: str = DEFAULT_TENANT
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    rate_limit: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    rate_window_seconds: float = 60.0
+    budget: int | None = None  # None: derived from the rate limit and the poll interval
+    timeout: float = 10.0
+    lock_timeout: float = 120.0
+
+    @property
+    def request_budget(self) -> int:
+        if self.budget is not None:
+            return self.budget
+        per_minute = self.rate_limit * 60.0 / self.rate_window_seconds
+        return default_budget(round(per_minute), self.poll_interval_seconds)
+
+    @classmethod
+    def from_env(
+        cls, *, base_url: str | None = None, db_path: str | Path | None = None, **kw: object
+    ) -> SyncConfig:
+        """Settings from arguments, else the environment (DEVANA_API_KEY, DEVANA_API_URL,
+        JOBS_PIPELINE_DB), else the documented defaults."""
+        key = os.environ.get("DEVANA_API_KEY", "").strip()
+        if not key:
+            raise ConfigError("DEVANA_API_KEY is not set: export the API key to sync")
+        url = base_url or os.environ.get("DEVANA_API_URL") or DEFAULT_BASE_URL
+        db = Path(db_path or os.environ.get("JOBS_PIPELINE_DB") or DEFAULT_DB_PATH)
+        return cls(base_url=url, api_key=key, db_path=db, **kw)  # type: ignore[arg-type]
+
+
+def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSummary:
+    """Run one sync. On any failure the archive is exactly as it was and the error propagates."""
+    check_writable(config.db_path)
+    store_existed = ArchivePaths.for_db(config.db_path).store.exists()
+    owned = (
+        None
+        if source is not None
+        else JobsClient(
+            config.base_url,
+            config.api_key,
+            timeout=config.timeout,
+            rate_limit=config.rate_limit,
+            rate_window_seconds=config.rate_window_seconds,
+        )
+    )
+    client: JobsSource = source if source is not None else owned  # type: ignore[assignment]
+    try:
+        with open_writer(config.db_path, lock_timeout=config.lock_timeout) as conn:
+            state = load_capture_state(conn, config.tenant)
+            result = capture(
+                client,
+                state,
+                PlannerSettings(budget=config.request_budget),
+                open_gaps=load_open_gaps(conn, config.tenant),
+            )
+            return apply_capture(conn, result)
+    except BaseException:
+        if not store_existed:
+            # The first sync failed: leave no half-made archive behind.
+            shutil.rmtree(ArchivePaths.for_db(config.db_path).writer_dir, ignore_errors=True)
+        raise
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:
+    """The gaps the tenant's last sync recorded: the next sync looks into them again."""
+    # fetchall, not fetchone: DuckDB 2 refuses new work on a connection with an unfinished result.
+    rows = conn.execute(
+        "SELECT gaps FROM sync_runs WHERE tenant = ? ORDER BY observed_at DESC, finished_at DESC LIMIT 1",
+        [tenant],
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        return []
+    row = rows[0]
+    return [
+        Gap(
+            slice=g["slice"],
+            reason=g["reason"],
+            created_from=datetime.fromisoformat(g["created_from"]) if g.get("created_from") else None,
+            created_to=datetime.fromisoformat(g["created_to"]) if g.get("created_to") else None,
+        )
+        for g in json.loads(row[0])
+    ]
