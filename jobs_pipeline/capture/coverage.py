@@ -39,12 +39,15 @@ class Span:
 
 def page_span(page: Page) -> Span | None:
     """The range a single page proves; None for an empty non-final page (proves nothing)."""
+    if page.rejects:
+        # A row we could not read (or a duplicate standing in for another row) may be any job of
+        # this range, a known active one included: the page proves nothing, or that job would be
+        # inferred KILLED while it is alive.
+        return None
     if not page.jobs and page.row_count == 0:
         # Empty page: if it is the head, the whole list is empty; else the list ends above it.
         return Span(older=None, newer=None) if page.offset == 0 else None
     created = [job.created_at for job in page.jobs]
-    if not created:
-        return None  # only rejected rows: we cannot date them, so we prove nothing
     newer = None if page.offset == 0 else max(created)
     older = None if page.is_last else min(created)
     return Span(older=older, newer=newer)

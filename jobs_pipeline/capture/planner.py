@@ -71,6 +71,11 @@ class PlannerSettings:
     # Share of the remaining budget a sync with gaps may spend on discovering targets.
     discovery_share: float = 0.5
     max_position_rounds: int = 4
+    # A job already seen running can only move to a final status, and the API dates that move
+    # exactly (completedAt): looking for it one poll later loses no state and no precision. So a
+    # running job out of the head's reach is looked for only once it has gone this long unseen
+    # (or for free, when a page fetched anyway covers it). None: look every poll.
+    running_recheck_after: timedelta | None = timedelta(minutes=25)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class _Sync:
     gaps: list[Gap] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
     walked: dict[str, WalkOutcome] = field(default_factory=dict)
+    recheck_running: bool = False
 
     def note(self, key: str, n: int = 1) -> None:
         self.notes[key] = self.notes.get(key, 0) + n
@@ -138,7 +144,7 @@ def capture(
         sync.gaps.append(Gap("*", "budget", None, None))
         sync.note("budget_exhausted")
     vanished = _vanished(sync)
-    unresolved = sync.unresolved(k for k in state.known.values() if k.status in ACTIVE_STATUSES)
+    unresolved = sync.unresolved(k for k in state.known.values() if _due(sync, k))
     if unresolved:
         # Should not happen with budget to spare; never silent when it does.
         sync.gaps.append(
@@ -259,9 +265,45 @@ def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> No
     elif not sync.state.last_coverage_complete and not open_gaps:
         _revisit(sync, Gap("*", "revisit", None, None), watermark)
 
-    active = [k for k in sync.state.known.values() if k.status in ACTIVE_STATUSES]
+    running = [k for k in sync.state.known.values() if k.status == JobStatus.IN_PROGRESS]
+    # Once one running job is due, look for all of them: one batch shares its pages.
+    sync.recheck_running = any(_due(sync, k) for k in running)
+    active = [k for k in sync.state.known.values() if _due(sync, k)]
+    _check_active_slices_first(sync, active)
     _resolve_by_position(sync, active)
     _resolve_deep(sync, active)
+
+
+def _due(sync: _Sync, k: KnownJob) -> bool:
+    """Must this known job be looked for in this sync?"""
+    if k.status == JobStatus.PENDING:
+        return True  # its next state (running) is one we would otherwise never see
+    if k.status != JobStatus.IN_PROGRESS:
+        return False
+    recheck = sync.settings.running_recheck_after
+    return recheck is None or sync.recheck_running or sync.now - k.last_seen_at >= recheck
+
+
+def _check_active_slices_first(sync: _Sync, active: list[KnownJob]) -> None:
+    """Old jobs still queued or running are spread over the whole list (a slow SYNC job sits
+    hours deep) but all sit together in their short status slice. When finding them by position
+    would take several pages, one page of each active slice settles every one still active, and
+    only those that finished are then looked for by position."""
+    pending = sync.unresolved(active)
+    if not pending:
+        return
+    index = _live_index(sync, None)
+    margin = sync.settings.position_margin
+    position_pages = len(_cluster((index.position(k.created_at) for k in pending), margin))
+    for status in (JobStatus.IN_PROGRESS, JobStatus.PENDING):
+        mine = [k for k in pending if k.status == status]
+        known_in_slice = sum(1 for k in sync.state.known.values() if k.status == status)
+        slice_pages = math.ceil(max(known_in_slice, 1) / (MAX_LIMIT - OVERLAP))
+        if mine and status not in sync.walked and position_pages >= 3 and slice_pages < position_pages:
+            sync.walk(status=status)
+            sync.note("active_slice_checks")
+            pending = sync.unresolved(pending)
+            position_pages = len(_cluster((index.position(k.created_at) for k in pending), margin))
 
 
 def _revisit(sync: _Sync, gap: Gap, watermark: datetime) -> None:

@@ -100,7 +100,12 @@ def walk(
                     offset = min(offset + MAX_LIMIT - OVERLAP, MAX_OFFSET)
                     continue
             repairs_here = 0
-            chain = _extend(chain, span)
+            if page.rejects:
+                # An unreadable row breaks the proof: a chain must not bridge over this page.
+                _close(coverage, key, chain)
+                chain = None
+            else:
+                chain = _extend(chain, span)
             if page.jobs:
                 oldest = min(j.created_at for j in page.jobs)
                 if outcome.oldest_seen is None or oldest < outcome.oldest_seen:
