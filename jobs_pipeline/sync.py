@@ -7,6 +7,7 @@ own. This module never imports dagster (the CLI's `sync` must start fast).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING
 
 from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
-from jobs_pipeline.archive import ArchivePaths, SyncSummary, apply_capture, check_writable, open_writer
+from jobs_pipeline.archive import (
+    ArchiveBusyError,
+    ArchivePaths,
+    SyncSummary,
+    apply_capture,
+    check_writable,
+    open_writer,
+)
 from jobs_pipeline.archive.state import load_capture_state
 from jobs_pipeline.capture.ledger import JobsSource
 from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
@@ -47,6 +55,25 @@ class SyncConfig:
     budget: int | None = None  # None: derived from the rate limit and the poll interval
     timeout: float = 10.0
     lock_timeout: float = 120.0
+    # Publish the analysts' copy after the sync. A batch of syncs in a row (the demo, a
+    # backfill) may publish once at the end instead.
+    publish: bool = True
+
+    def __post_init__(self) -> None:
+        # Checked before anything is created or sent: a typo must not leave files behind.
+        for name, value in (
+            ("poll interval", self.poll_interval_seconds),
+            ("rate window", self.rate_window_seconds),
+            ("timeout", self.timeout),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"the {name} must be a positive number of seconds, got {value}")
+        if self.rate_limit < 1:
+            raise ConfigError(f"the rate limit must be at least 1 request per minute, got {self.rate_limit}")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigError(f"the request budget must allow at least one request, got {self.budget}")
+        if math.isnan(self.lock_timeout) or self.lock_timeout < 0:
+            raise ConfigError(f"the lock timeout must be 0 or more seconds, got {self.lock_timeout}")
 
     @property
     def request_budget(self) -> int:
@@ -71,8 +98,8 @@ class SyncConfig:
 
 def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSummary:
     """Run one sync. On any failure the archive is exactly as it was and the error propagates."""
-    check_writable(config.db_path)
-    store_existed = ArchivePaths.for_db(config.db_path).store.exists()
+    paths = ArchivePaths.for_db(config.db_path)
+    # The client first: it checks the URL and the key, so a configuration error writes nothing.
     owned = (
         None
         if source is not None
@@ -85,8 +112,11 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
         )
     )
     client: JobsSource = source if source is not None else owned  # type: ignore[assignment]
+    holds_syncs = paths.store.exists()  # until the store is open under the lock, assume it does
     try:
-        with open_writer(config.db_path, lock_timeout=config.lock_timeout) as conn:
+        check_writable(config.db_path)
+        with open_writer(config.db_path, lock_timeout=config.lock_timeout, publish=config.publish) as conn:
+            holds_syncs = _holds_syncs(conn)
             state = load_capture_state(conn, config.tenant)
             result = capture(
                 client,
@@ -95,14 +125,20 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
                 open_gaps=load_open_gaps(conn, config.tenant),
             )
             return apply_capture(conn, result)
-    except BaseException:
-        if not store_existed:
-            # The first sync failed: leave no half-made archive behind.
-            shutil.rmtree(ArchivePaths.for_db(config.db_path).writer_dir, ignore_errors=True)
+    except BaseException as exc:
+        # A failed first sync leaves no half-made archive behind. Never remove what is not ours:
+        # not while another sync holds the lock (its first sync may be under way), and not once
+        # the store holds an applied sync (another process's first sync may have finished first).
+        if not holds_syncs and not isinstance(exc, ArchiveBusyError):
+            shutil.rmtree(paths.writer_dir, ignore_errors=True)
         raise
     finally:
         if owned is not None:
             owned.close()
+
+
+def _holds_syncs(conn: duckdb.DuckDBPyConnection) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM sync_runs").fetchall()[0][0])
 
 
 def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:

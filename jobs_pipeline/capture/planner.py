@@ -76,6 +76,8 @@ class PlannerSettings:
     # running job out of the head's reach is looked for only once it has gone this long unseen
     # (or for free, when a page fetched anyway covers it). None: look every poll.
     running_recheck_after: timedelta | None = timedelta(minutes=25)
+    # Queued jobs hidden behind a capped PENDING slice: how many (oldest first) to probe per sync.
+    behind_cap_probes: int = 25
 
 
 @dataclass
@@ -90,6 +92,7 @@ class _Sync:
     notes: dict[str, int] = field(default_factory=dict)
     walked: dict[str, WalkOutcome] = field(default_factory=dict)
     recheck_running: bool = False
+    deferred: set[str] = field(default_factory=set)  # known jobs knowingly left for a later sync
 
     def note(self, key: str, n: int = 1) -> None:
         self.notes[key] = self.notes.get(key, 0) + n
@@ -144,7 +147,11 @@ def capture(
         sync.gaps.append(Gap("*", "budget", None, None))
         sync.note("budget_exhausted")
     vanished = _vanished(sync)
-    unresolved = sync.unresolved(k for k in state.known.values() if _due(sync, k))
+    unresolved = [
+        k
+        for k in sync.unresolved(k for k in state.known.values() if _due(sync, k))
+        if k.job_id not in sync.deferred
+    ]
     if unresolved:
         # Should not happen with budget to spare; never silent when it does.
         sync.gaps.append(
@@ -411,9 +418,33 @@ def _resolve_deep(sync: _Sync, candidates: list[KnownJob]) -> None:
         for status in (JobStatus.DONE, JobStatus.ERROR):
             _resolve_by_position(sync, deep, status)
         deep = sync.unresolved(deep)
+    deep = _defer_behind_the_cap(sync, deep)
     for target in sorted({k.target_id for k in deep if k.target_id is not None}):
         sync.walk(target_id=target)
         sync.note("target_probes")
+
+
+def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> list[KnownJob]:
+    """A backlog deeper than the cap hides its oldest queued jobs from every list but their
+    target's. Probing each would cost a request per job per poll for hours, for no news: a
+    queued job stays queued until a worker takes it, and then it shows in the short running
+    slice. So probe only the oldest few (first in line, the likeliest to have moved) and leave
+    the rest, recorded as a gap, for the polls that will see them move."""
+    pending = sync.walked.get(JobStatus.PENDING)
+    if pending is None or not pending.hit_cap or pending.oldest_seen is None:
+        return deep
+    behind = sorted(
+        (k for k in deep if k.status == JobStatus.PENDING and k.created_at < pending.oldest_seen),
+        key=lambda k: k.created_at,
+    )
+    deferred = behind[sync.settings.behind_cap_probes :]
+    if not deferred:
+        return deep
+    sync.deferred.update(k.job_id for k in deferred)
+    sync.gaps.append(Gap("known-active", "behind-cap", deferred[0].created_at, deferred[-1].created_at))
+    sync.note("deferred_behind_cap", len(deferred))
+    skip = {k.job_id for k in deferred}
+    return [k for k in deep if k.job_id not in skip]
 
 
 # --- absence --------------------------------------------------------------------------------

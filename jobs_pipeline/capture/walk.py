@@ -19,6 +19,10 @@ from jobs_pipeline.capture.types import Gap
 
 OVERLAP = 5
 MAX_REPAIRS_PER_BOUNDARY = 3
+# A page with rows that cannot be parsed (or a duplicate id standing in for a row) is asked for
+# again this many times: such damage is usually one bad response, and the rows it hides may be
+# new jobs that no later sync would look for.
+MAX_REFETCHES_PER_PAGE = 2
 
 
 @dataclass
@@ -62,10 +66,15 @@ def walk(
     previous: Page | None = None
     chain: _Chain | None = None
     repairs_here = 0
+    refetches_here = 0
     try:
         while True:
             page = ledger.fetch(status=status, target_id=target_id, offset=offset)
             outcome.pages += 1
+            if page.rejects and refetches_here < MAX_REFETCHES_PER_PAGE:
+                refetches_here += 1
+                continue
+            refetches_here = 0
             span = page_span(page)
             if (
                 previous is None
@@ -101,9 +110,11 @@ def walk(
                     continue
             repairs_here = 0
             if page.rejects:
-                # An unreadable row breaks the proof: a chain must not bridge over this page.
+                # An unreadable row breaks the proof: a chain must not bridge over this page, and
+                # the job behind that row was not seen: say so (the next sync looks again).
                 _close(coverage, key, chain)
                 chain = None
+                outcome.gaps.append(_unreadable_gap(key, page, previous))
             else:
                 chain = _extend(chain, span)
             if page.jobs:
@@ -127,6 +138,15 @@ def walk(
     finally:
         _close(coverage, key, chain)
     return outcome
+
+
+def _unreadable_gap(key: str, page: Page, previous: Page | None) -> Gap:
+    """The createdAt range a page with unreadable rows leaves unseen: from its oldest readable row
+    (or open, on the list's last page) up to the previous page's oldest row (or open, at the head)."""
+    created = [job.created_at for job in page.jobs]
+    older = min(created) if created and not page.is_last else None
+    newer = min(j.created_at for j in previous.jobs) if previous is not None and previous.jobs else None
+    return Gap(key, "rejected", older, newer)
 
 
 def _join(previous: Page, page: Page) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from jobs_pipeline.cli import sync_cmd, twin_cmd
+from jobs_pipeline.cli import demo_cmd, query_cmd, report_cmd, sync_cmd, twin_cmd, wait_cmd, watch_cmd
 
 app = typer.Typer(
     name="jobs-pipeline",
@@ -20,6 +20,11 @@ app = typer.Typer(
 
 sync_cmd.register(app)
 twin_cmd.register(app)
+query_cmd.register(app)
+demo_cmd.register(app)
+report_cmd.register(app)
+watch_cmd.register(app)
+wait_cmd.register(app)
 
 
 def main() -> None:
