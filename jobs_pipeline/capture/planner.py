@@ -75,7 +75,7 @@ class PlannerSettings:
     # exactly (completedAt): looking for it one poll later loses no state and no precision. So a
     # running job out of the head's reach is looked for only once it has gone this long unseen
     # (or for free, when a page fetched anyway covers it). None: look every poll.
-    running_recheck_after: timedelta | None = timedelta(minutes=25)
+    running_recheck_after: timedelta | None = None
     # Queued jobs hidden behind a capped PENDING slice: how many (oldest first) to probe per sync.
     behind_cap_probes: int = 25
 
