@@ -1,0 +1,162 @@
+"""Time buckets (hour, day, ISO week; UTC) and the scope of one refresh.
+
+A refresh recomputes whole days. For each day D it owns D's 24 hour buckets, D's day bucket and
+the week bucket containing D (recomputed from all seven of its days, which are read for it).
+Rows are assigned to buckets with `dt.truncate` + `group_by` (not `group_by_dynamic`: slower at
+scale and it would invent empty windows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from jobs_pipeline.analytics.conventions import ALL_TYPES, GRAIN_EVERY, GRAINS
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, with_string_keys
+
+BUCKET_KEYS: tuple[str, ...] = ("bucket_grain", "bucket_start", "tenant", "job_type")
+GRAIN_LENGTH: dict[str, timedelta] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+}
+
+
+def truncate(expr: pl.Expr, grain: str) -> pl.Expr:
+    """The start of the `grain` bucket holding each timestamp (weeks start on Monday)."""
+    return expr.dt.truncate(GRAIN_EVERY[grain])
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The buckets a refresh owns. `buckets` has bucket_grain, bucket_start, bucket_end."""
+
+    days: tuple[date, ...]
+    buckets: pl.DataFrame
+
+    @classmethod
+    def for_days(cls, days: Iterable[date]) -> Scope:
+        unique_days = tuple(sorted(set(days)))
+        if not unique_days:
+            raise ValueError("a scope needs at least one day")
+        rows: list[tuple[str, datetime]] = []
+        for day in unique_days:
+            start = day_start(day)
+            rows.extend(("hour", start + timedelta(hours=h)) for h in range(24))
+            rows.append(("day", start))
+        rows.extend(("week", day_start(w)) for w in sorted({week_start(d) for d in unique_days}))
+        buckets = pl.DataFrame(
+            {"bucket_grain": [r[0] for r in rows], "bucket_start": [r[1] for r in rows]},
+            schema={"bucket_grain": pl.String, "bucket_start": UTC_NAIVE},
+        ).with_columns(bucket_end=bucket_end(pl.col("bucket_start"), pl.col("bucket_grain")))
+        return cls(days=unique_days, buckets=buckets)
+
+    @classmethod
+    def whole_weeks(cls, first: date, last: date) -> Scope:
+        """Every day of every ISO week from `first`'s to `last`'s: what a full recompute owns."""
+        start = week_start(first)
+        end = week_start(last) + timedelta(days=7)
+        return cls.for_days(start + timedelta(days=i) for i in range((end - start).days))
+
+    @property
+    def start(self) -> datetime:
+        """The earliest instant any owned bucket covers (the first week's Monday)."""
+        value = self.buckets["bucket_start"].min()
+        assert isinstance(value, datetime)
+        return value
+
+    @property
+    def end(self) -> datetime:
+        """The end (exclusive) of the latest owned bucket."""
+        value = self.buckets["bucket_end"].max()
+        assert isinstance(value, datetime)
+        return value
+
+    @property
+    def day_starts(self) -> list[datetime]:
+        return [day_start(d) for d in self.days]
+
+    def starts(self, grain: str) -> pl.Series:
+        return self.buckets.filter(pl.col("bucket_grain") == grain)["bucket_start"]
+
+    def covers(self, grain: str) -> bool:
+        """True when every `grain` bucket between start and end is owned (a plain range filter will do)."""
+        expected = (self.end - self.start) // GRAIN_LENGTH[grain]
+        return self.starts(grain).len() == expected
+
+
+def bucket_end(start: pl.Expr, grain: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(grain == "hour")
+        .then(start.dt.offset_by("1h"))
+        .when(grain == "day")
+        .then(start.dt.offset_by("1d"))
+        .otherwise(start.dt.offset_by("1w"))
+    )
+
+
+def within(column: str, start: datetime, end: datetime) -> pl.Expr:
+    return (pl.col(column) >= start) & (pl.col(column) < end)
+
+
+def assign_bucket(frame: pl.DataFrame, time_column: str, grain: str, scope: Scope) -> pl.DataFrame:
+    """Rows of `frame` whose `time_column` falls in an owned `grain` bucket, with bucket_start added."""
+    in_window = frame.filter(within(time_column, scope.start, scope.end))
+    bucketed = in_window.with_columns(bucket_start=truncate(pl.col(time_column), grain))
+    if scope.covers(grain):
+        return bucketed
+    return bucketed.filter(pl.col("bucket_start").is_in(scope.starts(grain).implode()))
+
+
+def aggregate_by_bucket(
+    frame: pl.DataFrame,
+    time_column: str,
+    scope: Scope,
+    aggregations: Sequence[pl.Expr],
+    *,
+    by_type: bool = True,
+    all_types: bool = True,
+    extra_keys: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Aggregate per owned bucket of every grain, per job type and/or over all types ('*').
+
+    Returns the bucket keys (bucket_grain, bucket_start, tenant, job_type), `extra_keys`, then the
+    aggregations' outputs; only buckets that hold at least one row appear.
+    """
+    parts: list[pl.DataFrame] = []
+    for grain in GRAINS:
+        bucketed = assign_bucket(frame, time_column, grain, scope)
+        keys = ["tenant", "bucket_start", *extra_keys]
+        if by_type:
+            parts.append(
+                bucketed.group_by([*keys, "job_type"])
+                .agg(aggregations)
+                .with_columns(bucket_grain=pl.lit(grain))
+            )
+        if all_types:
+            parts.append(
+                bucketed.group_by(keys)
+                .agg(aggregations)
+                .with_columns(bucket_grain=pl.lit(grain), job_type=pl.lit(ALL_TYPES))
+            )
+    combined = pl.concat([with_string_keys(part) for part in parts], how="diagonal_relaxed")
+    ordered = [*BUCKET_KEYS, *extra_keys]
+    return combined.select(*ordered, pl.exclude(ordered)).sort(ordered)
+
+
+def restrict_to_scope(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """Keep only rows whose (bucket_grain, bucket_start) the scope owns."""
+    return frame.join(
+        scope.buckets.select("bucket_grain", "bucket_start"), on=["bucket_grain", "bucket_start"], how="semi"
+    )

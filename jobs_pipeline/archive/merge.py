@@ -1,0 +1,251 @@
+"""`apply_capture`: apply one CaptureResult to the archive in ONE transaction.
+
+Flow: the result becomes Arrow tables (frames.py, the only per-object Python work); the archived
+rows of the jobs it mentions are read with one query; Polars decides what changes (reconcile.py);
+the outcome is written with a handful of set-based statements from registered frames
+(INSERT ... SELECT and UPDATE ... FROM), never row by row.
+
+Guarantees:
+* All or nothing: any exception rolls the transaction back, leaving every table as it was.
+* Idempotent: re-applying a result (or another result with the same observations at the same
+  instant) appends no snapshot and no status change; re-applying the same sync_id adds no
+  sync_runs or rejected_records row either (`SyncSummary.replayed`).
+* Tenants never mix: every read and write is keyed by the result's tenant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from jobs_pipeline.archive.frames import CaptureFrames, build_capture_frames
+from jobs_pipeline.archive.reconcile import (
+    GONE_COLUMNS,
+    IDENTITY_COLUMNS,
+    METADATA_COLUMNS,
+    STATE_COLUMNS,
+    Reconciliation,
+    reconcile,
+)
+from jobs_pipeline.archive.schema import (
+    JOB_COLUMNS,
+    REJECT_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    STATUS_CHANGE_COLUMNS,
+    SYNC_RUN_COLUMNS,
+    SYNC_STATUS_OK,
+)
+from jobs_pipeline.archive.session import query_frame
+from jobs_pipeline.archive.summary import SyncSummary
+from jobs_pipeline.capture.types import CaptureResult
+
+# rowid lets the updates below find their rows without re-joining on (tenant, job_id) strings.
+# It is stable for the whole transaction: the archive never deletes from `jobs`, and this
+# connection is the only writer (writer lock).
+_EXISTING_SQL = """
+SELECT j.job_id,
+       j.rowid AS row_id,
+       true AS prev_exists,
+       j.user_id AS prev_user_id,
+       j.target_id AS prev_target_id,
+       j.job_type AS prev_job_type,
+       j.status AS prev_status,
+       j.status_inferred AS prev_inferred,
+       j.progress AS prev_progress,
+       j.error AS prev_error,
+       j.metadata::VARCHAR AS prev_metadata,
+       j.created_at AS prev_created_at,
+       j.started_at AS prev_started_at,
+       j.completed_at AS prev_completed_at,
+       j.updated_at AS prev_updated_at,
+       j.first_seen_at AS prev_first_seen_at,
+       j.last_seen_at AS prev_last_seen_at,
+       j.vanished_at AS prev_vanished_at
+FROM jobs AS j
+WHERE j.tenant = $tenant AND j.job_id IN (SELECT job_id FROM {ids})
+"""
+
+
+def apply_capture(conn: duckdb.DuckDBPyConnection, result: CaptureResult) -> SyncSummary:
+    """Apply one sync's result atomically; return what it changed."""
+    return apply_capture_frames(conn, build_capture_frames(result))
+
+
+def apply_capture_frames(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames) -> SyncSummary:
+    """`apply_capture` from already-built frames (what the ingest benchmark times separately)."""
+    session = _Session(conn)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        summary = _apply(session, frames)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    finally:
+        session.unregister_all()
+    return summary
+
+
+class _Session:
+    """Registers Polars/Arrow frames under private names and forgets them afterwards."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        self._names: list[str] = []
+
+    def register(self, name: str, frame: object) -> str:
+        view = f"_jobs_pipeline_merge_{name}"
+        self.conn.register(view, frame)
+        self._names.append(view)
+        return view
+
+    def unregister_all(self) -> None:
+        for view in self._names:
+            # The connection may already be closed: then there is nothing left to leak.
+            with contextlib.suppress(duckdb.Error):
+                self.conn.unregister(view)
+        self._names.clear()
+
+
+def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
+    conn, header = session.conn, frames.header
+    tenant, sync_id = header.tenant, header.sync_id
+    observations = pl.from_arrow(frames.observations)
+    vanished = pl.from_arrow(frames.vanished)
+    assert isinstance(observations, pl.DataFrame) and isinstance(vanished, pl.DataFrame)
+
+    replayed = _already_applied(conn, tenant, sync_id)
+    ids = pl.concat([observations.select("job_id"), vanished.select("job_id")]).unique()
+    ids_view = session.register("ids", ids)
+    existing = query_frame(conn, _EXISTING_SQL.format(ids=ids_view), {"tenant": tenant})
+    plan = reconcile(observations, vanished, existing, tenant=tenant, sync_id=sync_id)
+
+    _insert(session, "job_snapshots", plan.snapshots, SNAPSHOT_COLUMNS)
+    _insert(session, "jobs", plan.new_jobs, JOB_COLUMNS)
+    _update_jobs(session, "state", plan.state_updates, STATE_COLUMNS)
+    _update_jobs(session, "metadata", plan.metadata_updates, METADATA_COLUMNS)
+    _update_jobs(session, "identity", plan.identity_updates, IDENTITY_COLUMNS)
+    _update_jobs(session, "killed", plan.killed, GONE_COLUMNS, killed=True)
+    _update_jobs(session, "expired", plan.expired, GONE_COLUMNS)
+    _insert(session, "job_status_changes", plan.changes, STATUS_CHANGE_COLUMNS)
+
+    rejects = frames.rejects.num_rows
+    warnings = _warnings(plan, rejects)
+    if not replayed:
+        reject_rows = pl.from_arrow(frames.rejects)
+        assert isinstance(reject_rows, pl.DataFrame)
+        reject_rows = reject_rows.select(
+            tenant=pl.lit(tenant),
+            sync_id=pl.lit(sync_id),
+            observed_at=pl.lit(header.observed_at, pl.Datetime("us", "UTC")),
+            job_id="job_id",
+            reason="reason",
+            payload="payload",
+        )
+        _insert(session, "rejected_records", reject_rows, REJECT_COLUMNS)
+        _insert_sync_run(conn, frames, plan, warnings)
+
+    return SyncSummary(
+        sync_id=sync_id,
+        tenant=tenant,
+        observed_at=header.observed_at,
+        requests=header.requests,
+        pages=header.pages,
+        jobs_seen=plan.jobs_seen,
+        jobs_new=plan.jobs_new,
+        jobs_changed=plan.jobs_changed,
+        jobs_vanished=plan.killed.height + plan.expired.height,
+        jobs_killed=plan.killed.height,
+        jobs_expired=plan.expired.height,
+        coverage_complete=header.coverage_complete,
+        gaps=header.gaps,
+        rejects=rejects,
+        rate_limited=header.rate_limited,
+        snapshots=plan.snapshots.height,
+        status_changes=plan.changes.height,
+        corrections=plan.corrections,
+        stale_ignored=plan.stale_ignored,
+        replayed=replayed,
+        warnings=tuple(warnings),
+    )
+
+
+def _already_applied(conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str) -> bool:
+    # fetchall, not fetchone: DuckDB 2 refuses register() while an execute() result is unfinished.
+    rows = conn.execute(
+        "SELECT count(*) FROM sync_runs WHERE tenant = ? AND sync_id = ?", [tenant, sync_id]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def _insert(session: _Session, table: str, frame: pl.DataFrame, columns: Sequence[str]) -> None:
+    if frame.height == 0:
+        return
+    view = session.register(table, frame)
+    names = ", ".join(columns)
+    session.conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+
+
+def _update_jobs(
+    session: _Session, name: str, rows: pl.DataFrame, columns: Sequence[str], *, killed: bool = False
+) -> None:
+    """UPDATE jobs rows (found by rowid) from a frame holding `row_id` and the given columns."""
+    if rows.height == 0:
+        return
+    view = session.register(f"update_{name}", rows)
+    assignments = [f"{c} = u.{c}" for c in columns]
+    if killed:
+        assignments = ["status = 'KILLED'", "status_inferred = true", *assignments]
+    session.conn.execute(
+        f"UPDATE jobs SET {', '.join(assignments)} FROM {view} AS u WHERE jobs.rowid = u.row_id"
+    )
+
+
+def _insert_sync_run(
+    conn: duckdb.DuckDBPyConnection, frames: CaptureFrames, plan: Reconciliation, warnings: list[str]
+) -> None:
+    header = frames.header
+    values = {
+        "tenant": header.tenant,
+        "sync_id": header.sync_id,
+        "started_at": header.started_at,
+        "finished_at": header.finished_at,
+        "observed_at": header.observed_at,
+        "requests": header.requests,
+        "pages": header.pages,
+        "jobs_seen": plan.jobs_seen,
+        "jobs_new": plan.jobs_new,
+        "jobs_changed": plan.jobs_changed,
+        "jobs_vanished": plan.killed.height + plan.expired.height,
+        "coverage_complete": header.coverage_complete,
+        "gaps": json.dumps([gap.as_json() for gap in header.gaps]),
+        "status": SYNC_STATUS_OK,
+        "error": "; ".join(warnings) or None,
+        "rate_limited": header.rate_limited,
+        "rejects": frames.rejects.num_rows,
+    }
+    assert tuple(values) == SYNC_RUN_COLUMNS
+    names = ", ".join(values)
+    placeholders = ", ".join(f"${name}" for name in values)
+    conn.execute(f"INSERT INTO sync_runs ({names}) VALUES ({placeholders})", values)
+
+
+def _warnings(plan: Reconciliation, rejects: int) -> list[str]:
+    warnings = []
+    if rejects:
+        warnings.append(f"{rejects} record(s) rejected, kept in rejected_records")
+    if plan.stale_ignored:
+        warnings.append(f"{plan.stale_ignored} observation(s) older than the archived state ignored")
+    if plan.unknown_vanished:
+        warnings.append(f"{plan.unknown_vanished} vanished job(s) unknown to the archive ignored")
+    return warnings
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    # A failed COMMIT has already ended the transaction: nothing to roll back then.
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("ROLLBACK")

@@ -1,0 +1,77 @@
+"""`load_capture_state`: what the archive knows of one tenant, as the planner's input (`CaptureState`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from jobs_pipeline.api.models import RETENTION_HOURS
+from jobs_pipeline.archive.schema import SYNC_STATUS_OK
+from jobs_pipeline.archive.session import query_frame
+from jobs_pipeline.capture.types import CaptureState, KnownJob
+
+# Jobs created this long before the last sync may still be in the API's window at the next one;
+# the margin absorbs clock skew between syncs.
+KNOWN_WINDOW = timedelta(hours=RETENTION_HOURS, minutes=10)
+
+_LAST_SYNC_SQL = f"""
+SELECT observed_at, coverage_complete
+FROM sync_runs
+WHERE tenant = $tenant AND status = '{SYNC_STATUS_OK}'
+ORDER BY observed_at DESC, finished_at DESC
+LIMIT 1
+"""
+
+# Timestamps leave DuckDB as epoch microseconds: turning ints into datetimes in Python is several
+# times faster than letting the driver build zone-aware datetimes one by one.
+_KNOWN_SQL = """
+SELECT job_id, target_id, job_type, status,
+       epoch_us(created_at) AS created_us,
+       epoch_us(updated_at) AS updated_us,
+       epoch_us(last_seen_at) AS last_seen_us
+FROM jobs
+WHERE tenant = $tenant AND vanished_at IS NULL AND created_at >= $since
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def load_capture_state(conn: duckdb.DuckDBPyConnection, tenant: str) -> CaptureState:
+    rows = conn.execute(_LAST_SYNC_SQL, {"tenant": tenant}).fetchall()
+    if not rows:
+        return CaptureState(tenant=tenant, last_observed_at=None, last_coverage_complete=False, known={})
+    last_observed_at, last_coverage_complete = _as_utc(rows[0][0]), bool(rows[0][1])
+    known = query_frame(conn, _KNOWN_SQL, {"tenant": tenant, "since": last_observed_at - KNOWN_WINDOW})
+    return CaptureState(
+        tenant=tenant,
+        last_observed_at=last_observed_at,
+        last_coverage_complete=last_coverage_complete,
+        known=_known_jobs(known),
+    )
+
+
+def _known_jobs(rows: pl.DataFrame) -> dict[str, KnownJob]:
+    moment = _from_epoch_us
+    return {
+        job_id: KnownJob(
+            job_id=job_id,
+            target_id=target_id,
+            job_type=job_type,
+            status=status,
+            created_at=moment(created),
+            updated_at=moment(updated),
+            last_seen_at=moment(last_seen),
+        )
+        for job_id, target_id, job_type, status, created, updated, last_seen in rows.iter_rows()
+    }
+
+
+def _from_epoch_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # DuckDB returns TIMESTAMPTZ in the session's zone; the capture layer works in UTC.
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

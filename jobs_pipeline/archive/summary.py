@@ -1,0 +1,54 @@
+"""`SyncSummary`: what applying one CaptureResult did, for logs, the CLI and Dagster metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jobs_pipeline.capture.types import Gap
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    sync_id: str
+    tenant: str
+    observed_at: datetime  # server clock at the start of the sync
+    requests: int
+    pages: int
+    jobs_seen: int  # distinct job ids observed
+    jobs_new: int
+    jobs_changed: int  # already-known jobs that got a new snapshot
+    jobs_vanished: int  # jobs_killed + jobs_expired
+    jobs_killed: int
+    jobs_expired: int
+    coverage_complete: bool
+    gaps: tuple[Gap, ...]
+    rejects: int
+    rate_limited: int
+    snapshots: int = 0  # job_snapshots rows appended
+    status_changes: int = 0  # job_status_changes rows appended
+    corrections: int = 0  # inferred KILLED jobs seen again
+    stale_ignored: int = 0  # observations older than what the archive already holds
+    replayed: bool = False  # this sync_id had already been applied: nothing new was recorded for it
+    warnings: tuple[str, ...] = ()
+
+    def one_line(self) -> str:
+        when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        vanished = f"{self.jobs_vanished} vanished"
+        if self.jobs_vanished:
+            vanished += f": {self.jobs_killed} killed, {self.jobs_expired} expired"
+        coverage = "coverage complete"
+        if not self.coverage_complete:
+            slices = ", ".join(f"{gap.slice} {gap.reason}" for gap in self.gaps)
+            coverage = (
+                f"coverage INCOMPLETE ({len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''}: {slices})"
+            )
+        text = (
+            f"sync {self.sync_id} [{self.tenant}] at {when}: {self.jobs_seen:,} jobs seen "
+            f"({self.jobs_new:,} new, {self.jobs_changed:,} changed, {vanished}); "
+            f"{self.requests} requests, {self.pages} pages, {self.rate_limited} rate-limited, "
+            f"{self.rejects} rejected; {coverage}"
+        )
+        if self.replayed:
+            text = "(already applied) " + text
+        return text
