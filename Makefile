@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-.PHONY: demo test test-slow lint check bench clean install
+.PHONY: demo test test-slow lint check bench clean install dagster
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,11 @@ lint: .venv/.synced
 	$(UV) run --locked --quiet ruff check jobs_pipeline jobs_pipeline_tests benchmarks
 	$(UV) run --locked --quiet ruff format --check jobs_pipeline jobs_pipeline_tests benchmarks
 	$(UV) run --locked --quiet mypy
+
+## Dagster UI on the demo archive (or JOBS_PIPELINE_DB), with the project's instance settings.
+dagster: .venv/.synced
+	DAGSTER_HOME=$(CURDIR)/dagster_home JOBS_PIPELINE_DB=$${JOBS_PIPELINE_DB:-$(CURDIR)/demo-output/archive.duckdb} \
+		$(UV) run --locked --quiet dagster dev -w workspace.yaml
 
 bench: .venv/.synced
 	$(UV) run --locked --quiet python -m benchmarks.capture
