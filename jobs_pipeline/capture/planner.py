@@ -77,7 +77,7 @@ class PlannerSettings:
     # (or for free, when a page fetched anyway covers it). None: look every poll.
     running_recheck_after: timedelta | None = None
     # Queued jobs hidden behind a capped PENDING slice: how many (oldest first) to probe per sync.
-    behind_cap_probes: int = 25
+    behind_cap_probes: int = 3
 
 
 @dataclass
@@ -427,14 +427,29 @@ def _resolve_deep(sync: _Sync, candidates: list[KnownJob]) -> None:
 def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> list[KnownJob]:
     """A backlog deeper than the cap hides its oldest queued jobs from every list but their
     target's. Probing each would cost a request per job per poll for hours, for no news: a
-    queued job stays queued until a worker takes it, and then it shows in the short running
-    slice. So probe only the oldest few (first in line, the likeliest to have moved) and leave
-    the rest, recorded as a gap, for the polls that will see them move."""
+    queued job stays queued until a worker takes it. Workers take jobs oldest first, so the
+    newest job seen started (running, or finished in this sync) marks the front of the queue:
+    hidden jobs older than the front have started (and, absent from the running slice, ended)
+    and are probed; those behind the front are left, recorded as a gap, plus a few of the
+    oldest as a hedge against a queue that is not strictly first-in first-out."""
     pending = sync.walked.get(JobStatus.PENDING)
     if pending is None or not pending.hit_cap or pending.oldest_seen is None:
         return deep
+    hidden_floor = pending.oldest_seen
+    started = [
+        o.job.created_at
+        for o in sync.ledger.seen.values()
+        if o.job.status != JobStatus.PENDING and o.job.created_at < hidden_floor
+    ]
+    front = max(started, default=None)
     behind = sorted(
-        (k for k in deep if k.status == JobStatus.PENDING and k.created_at < pending.oldest_seen),
+        (
+            k
+            for k in deep
+            if k.status == JobStatus.PENDING
+            and k.created_at < hidden_floor
+            and (front is None or k.created_at > front)
+        ),
         key=lambda k: k.created_at,
     )
     deferred = behind[sync.settings.behind_cap_probes :]
