@@ -33,7 +33,7 @@ def test_definitions_load_with_every_asset_check_and_automation() -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     stats = {key for key in keys if key.startswith("stats_")}
-    assert keys == {"capture"} | ARCHIVE_TABLES | stats
+    assert keys == {"capture", "report"} | ARCHIVE_TABLES | stats
     assert {"stats_durations", "stats_failure_rates", "stats_failure_spikes", "stats_running_eta"} <= stats
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert checks == CHECKS
