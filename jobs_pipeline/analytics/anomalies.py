@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_by_bucket, truncate
+from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_additive, truncate
 from jobs_pipeline.analytics.conventions import (
     ALL_TYPES,
     BASELINE_DAYS,
@@ -105,7 +105,7 @@ def failure_spikes(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     finished = jobs.filter(
         pl.col("status").is_in((DONE, ERROR)) & pl.col("finished_at").is_not_null()
     ).select("tenant", "job_type", "finished_at", is_error=pl.col("status") == ERROR)
-    counts = aggregate_by_bucket(
+    counts = aggregate_additive(
         finished,
         "finished_at",
         scope,

@@ -160,3 +160,30 @@ def restrict_to_scope(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     return frame.join(
         scope.buckets.select("bucket_grain", "bucket_start"), on=["bucket_grain", "bucket_start"], how="semi"
     )
+
+
+def aggregate_additive(
+    frame: pl.DataFrame, time_column: str, scope: Scope, aggregations: Sequence[pl.Expr]
+) -> pl.DataFrame:
+    """Like `aggregate_by_bucket`, for aggregations that add up (counts, sums): one pass over the rows.
+
+    The rows are aggregated once per (hour, type); days, weeks and the '*' rows are sums of those
+    hourly rows, which are few. Each aggregation must name its output and be additive.
+    """
+    in_window = frame.filter(within(time_column, scope.start, scope.end))
+    hourly = with_string_keys(
+        in_window.group_by(
+            "tenant", "job_type", truncate(pl.col(time_column), "hour").alias("bucket_start")
+        ).agg(aggregations)
+    )
+    names = [name for name in hourly.columns if name not in ("tenant", "job_type", "bucket_start")]
+    hourly = hourly.sort("tenant", "job_type", "bucket_start")  # fixed summation order: reproducible sums
+    parts: list[pl.DataFrame] = []
+    for grain in GRAINS:
+        rolled = hourly.with_columns(bucket_start=truncate(pl.col("bucket_start"), grain))
+        by_type = rolled.group_by("tenant", "job_type", "bucket_start").agg(pl.col(names).sum())
+        all_types = rolled.group_by("tenant", "bucket_start").agg(pl.col(names).sum())
+        parts.append(by_type.with_columns(bucket_grain=pl.lit(grain)))
+        parts.append(all_types.with_columns(bucket_grain=pl.lit(grain), job_type=pl.lit(ALL_TYPES)))
+    combined = pl.concat(parts, how="diagonal_relaxed").select(*BUCKET_KEYS, *names)
+    return restrict_to_scope(combined, scope).sort(BUCKET_KEYS)

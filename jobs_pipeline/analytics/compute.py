@@ -15,7 +15,7 @@ from jobs_pipeline.analytics.anomalies import failure_spikes, slow_jobs
 from jobs_pipeline.analytics.buckets import Scope
 from jobs_pipeline.analytics.conventions import BASELINE_DAYS
 from jobs_pipeline.analytics.durations import duration_stats
-from jobs_pipeline.analytics.eta import backtest_observations, eta_backtest, running_eta
+from jobs_pipeline.analytics.eta import eta_backtest, running_eta
 from jobs_pipeline.analytics.failures import failure_rates
 from jobs_pipeline.analytics.in_flight import in_flight
 from jobs_pipeline.analytics.mix import type_mix
@@ -59,14 +59,12 @@ def compute_statistics(
 ) -> dict[str, pl.DataFrame]:
     """Every bucketed/daily statistics table of `scope`, conformed to its schema, keyed by table name.
 
-    `jobs`: archive jobs rows covering `read_window(scope)`; `snapshots`: job_snapshots rows
-    (tenant, job_id, observed_at, status, progress) of the jobs completed in the scope's window.
+    `jobs`: archive jobs rows covering `read_window(scope)`; `snapshots`: the IN_PROGRESS
+    job_snapshots rows (job_id, observed_at, progress; tenant/status honoured when present) of the
+    jobs completed in the scope's window, as `stats_store.read_snapshots` gives them.
     """
     prepared = with_categorical_keys(prepare_jobs(jobs, as_of))
     flight = in_flight(prepared, scope, as_of)
-    observations = backtest_observations(snapshots, prepared, scope)
-    cutoffs = observations["cutoff"].unique().to_list()
-    history = trailing_curves(prepared, cutoffs, BASELINE_DAYS)
     frames = {
         STATS_DURATIONS.name: (duration_stats(prepared, scope), STATS_DURATIONS),
         STATS_FAILURE_RATES.name: (failure_rates(prepared, scope), STATS_FAILURE_RATES),
@@ -76,7 +74,7 @@ def compute_statistics(
         STATS_SURVIVAL.name: (survival_stats(prepared, scope), STATS_SURVIVAL),
         STATS_SPEED.name: (size_speed(prepared, scope), STATS_SPEED),
         STATS_FAILURE_SPIKES.name: (failure_spikes(prepared, scope), STATS_FAILURE_SPIKES),
-        STATS_ETA_BACKTEST.name: (eta_backtest(observations, history, scope), STATS_ETA_BACKTEST),
+        STATS_ETA_BACKTEST.name: (eta_backtest(snapshots, prepared, scope), STATS_ETA_BACKTEST),
         STATS_SLOW_JOBS.name: (slow_jobs(prepared, scope), STATS_SLOW_JOBS),
     }
     return {name: conform(frame, spec) for name, (frame, spec) in frames.items()}

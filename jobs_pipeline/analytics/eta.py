@@ -18,12 +18,13 @@ it with the real completed_at - observed_at.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
-from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_by_bucket, truncate
+from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_by_bucket, within
 from jobs_pipeline.analytics.conventions import (
+    BASELINE_DAYS,
     DONE,
     ETA_FULL_TRUST_PROGRESS,
     ETA_MIN_PROGRESS,
@@ -33,6 +34,7 @@ from jobs_pipeline.analytics.conventions import (
     VENDOR_TYPICAL_MAX_S,
 )
 from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, seconds_between, to_naive_utc
+from jobs_pipeline.analytics.survival import sorted_runs, window_curve
 
 
 def history_remaining(queries: pl.DataFrame, curves: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -41,10 +43,18 @@ def history_remaining(queries: pl.DataFrame, curves: pl.DataFrame, keys: Sequenc
     Null when the type has no curve, or when the run has outlived every run of the curve.
     """
     key_list = list(keys)
-    indexed = queries.with_row_index("_row")
-    known = indexed.filter(pl.col("elapsed_s").is_not_null())
+    # Narrow frames (keys, value, row number): sorting and joining millions of snapshots is
+    # dominated by the columns carried along. The asof joins need each frame sorted within each
+    # `by` group only; within a group, time order is also -S order (S decreases), so one sort of
+    # the curve serves both joins.
+    narrow = (
+        queries.select(*key_list, "elapsed_s")
+        .with_row_index("_row")
+        .filter(pl.col("elapsed_s").is_not_null())
+        .sort("elapsed_s")
+    )
     curve = curves.select(*key_list, "time_s", "survival").sort("time_s")
-    at_elapsed = known.sort("elapsed_s").join_asof(
+    at_elapsed = narrow.join_asof(
         curve,
         left_on="elapsed_s",
         right_on="time_s",
@@ -52,13 +62,13 @@ def history_remaining(queries: pl.DataFrame, curves: pl.DataFrame, keys: Sequenc
         strategy="backward",
         check_sortedness=False,
     )
-    # S(elapsed): 1 before the first event; the curve holds only event times (S is a step function).
-    with_target = at_elapsed.with_columns(
-        _target=-(pl.col("survival").fill_null(1.0) / 2.0) - KM_TOLERANCE
-    ).drop("time_s", "survival")
-    by_level = curve.with_columns(_level=-pl.col("survival")).sort("_level")
-    reached = with_target.sort("_target").join_asof(
-        by_level.select(*key_list, "_level", pl.col("time_s").alias("_t_star")),
+    # S(elapsed): 1 before the first event (the curve holds only event times: S is a step function).
+    # t* = the first event time with S(t*) <= S(elapsed) / 2, found on -S (increasing with time).
+    with_target = at_elapsed.select(
+        "_row", *key_list, "elapsed_s", _target=-(pl.col("survival").fill_null(1.0) / 2.0) - KM_TOLERANCE
+    ).sort("_target")
+    reached = with_target.join_asof(
+        curve.select(*key_list, _level=-pl.col("survival"), _t_star=pl.col("time_s")),
         left_on="_target",
         right_on="_level",
         by=key_list,
@@ -67,11 +77,13 @@ def history_remaining(queries: pl.DataFrame, curves: pl.DataFrame, keys: Sequenc
     )
     remaining = reached.select(
         "_row",
-        history_remaining_s=pl.when(pl.col("_t_star") > pl.col("elapsed_s")).then(
-            pl.col("_t_star") - pl.col("elapsed_s")
-        ),
-    )
-    return indexed.join(remaining, on="_row", how="left").sort("_row").drop("_row")
+        pl.when(pl.col("_t_star") > pl.col("elapsed_s")).then(pl.col("_t_star") - pl.col("elapsed_s")),
+    ).to_series(1)
+    rows = reached["_row"]
+    result = pl.repeat(None, queries.height, dtype=pl.Float64, eager=True).alias("history_remaining_s")
+    if rows.len():
+        result = result.scatter(rows, remaining)
+    return queries.with_columns(result)
 
 
 def blend(elapsed: pl.Expr, progress: pl.Expr, history: pl.Expr) -> dict[str, pl.Expr]:
@@ -136,67 +148,109 @@ def running_eta(jobs: pl.DataFrame, curves: pl.DataFrame, as_of: datetime) -> pl
     )
 
 
-def backtest_observations(snapshots: pl.DataFrame, jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
-    """IN_PROGRESS snapshots of DONE jobs completed in the scope's window, with what happened next."""
+def backtest_observations(snapshots: pl.DataFrame, done: pl.DataFrame) -> pl.DataFrame:
+    """The IN_PROGRESS snapshots of the `done` jobs taken while they ran, with what happened next.
+
+    snapshots: job_id, observed_at, progress (tenant and status too when present: they are honoured);
+    done: tenant, job_id, job_type, started_at, completed_at of DONE jobs.
+    """
+    observed = to_naive_utc(snapshots, ["observed_at"])
+    if "status" in observed.columns:
+        observed = observed.filter(pl.col("status") == IN_PROGRESS)
+    on = ["job_id"]
+    if "tenant" in observed.columns:
+        observed = observed.with_columns(pl.col("tenant").cast(done.schema["tenant"]))
+        on = ["tenant", "job_id"]
+    return (
+        observed.select(*on, "observed_at", "progress")
+        .join(done, on=on, how="inner")
+        .filter(
+            (pl.col("observed_at") >= pl.col("started_at")) & (pl.col("observed_at") < pl.col("completed_at"))
+        )
+        .select(
+            "tenant",
+            "job_type",
+            "job_id",
+            "completed_at",
+            "progress",
+            elapsed_s=seconds_between(pl.col("started_at"), pl.col("observed_at")),
+            actual_remaining_s=seconds_between(pl.col("observed_at"), pl.col("completed_at")),
+        )
+    )
+
+
+def _errors(observations: pl.DataFrame, curve: pl.DataFrame) -> pl.DataFrame:
+    """Per observation: the blended, progress-only and history-only absolute errors, and the APE."""
+    estimated = history_remaining(observations, curve, ["tenant", "job_type"])
+    parts = blend(pl.col("elapsed_s"), pl.col("progress").cast(pl.Float64), pl.col("history_remaining_s"))
+    actual = pl.col("actual_remaining_s")
+    return estimated.with_columns(**parts).select(
+        "tenant",
+        "job_type",
+        "job_id",
+        "completed_at",
+        abs_error_s=(pl.col("remaining_s") - actual).abs(),
+        ape=(pl.col("remaining_s") - actual).abs() / actual,
+        progress_abs_error_s=(pl.col("progress_remaining_s") - actual).abs(),
+        history_abs_error_s=(pl.col("history_remaining_s") - actual).abs(),
+    )
+
+
+BACKTEST_AGGREGATIONS: tuple[pl.Expr, ...] = (
+    pl.col("job_id").n_unique().cast(pl.Int64).alias("jobs"),
+    pl.len().cast(pl.Int64).alias("observations"),
+    pl.col("abs_error_s").count().cast(pl.Int64).alias("predictions"),
+    pl.col("abs_error_s").mean().alias("mae_s"),
+    pl.col("ape").quantile(0.5, interpolation=QUANTILE_INTERPOLATION).alias("median_ape"),
+    pl.col("ape").quantile(0.9, interpolation=QUANTILE_INTERPOLATION).alias("p90_ape"),
+    pl.col("progress_abs_error_s").mean().alias("mae_progress_only_s"),
+    pl.col("history_abs_error_s").mean().alias("mae_history_only_s"),
+)
+
+
+def eta_backtest(snapshots: pl.DataFrame, jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """stats_eta_backtest rows: prediction errors per completion bucket and type (and overall).
+
+    Processed one ISO week at a time, one completion day (= one history curve) at a time inside it:
+    every bucket of the scope lies in one week, and memory stays bounded by a week of snapshots.
+    """
     done = jobs.filter(
         (pl.col("status") == DONE)
         & pl.col("started_at").is_not_null()
         & (pl.col("completed_at") >= scope.start)
         & (pl.col("completed_at") < scope.end)
     ).select("tenant", "job_id", "job_type", "started_at", "completed_at")
-    observed = to_naive_utc(
-        snapshots.select("tenant", "job_id", "observed_at", "status", "progress"), ["observed_at"]
-    ).with_columns(pl.col("tenant").cast(done.schema["tenant"]))
-    return (
-        observed.filter(pl.col("status") == IN_PROGRESS)
-        .join(done, on=["tenant", "job_id"], how="inner")
-        .filter(
-            (pl.col("observed_at") >= pl.col("started_at")) & (pl.col("observed_at") < pl.col("completed_at"))
-        )
-        .with_columns(
-            elapsed_s=seconds_between(pl.col("started_at"), pl.col("observed_at")),
-            actual_remaining_s=seconds_between(pl.col("observed_at"), pl.col("completed_at")),
-            cutoff=truncate(pl.col("completed_at"), "day"),
-        )
-    )
+    runs = sorted_runs(jobs)
+    parts = []
+    week = scope.start
+    while week < scope.end:
+        week_end = week + timedelta(days=7)
+        observations = backtest_observations(snapshots, done.filter(within("completed_at", week, week_end)))
+        errors = []
+        for offset in range(7):
+            day = week + timedelta(days=offset)
+            of_day = observations.filter(within("completed_at", day, day + timedelta(days=1)))
+            if of_day.is_empty():
+                continue
+            curve = window_curve(runs, day, BASELINE_DAYS)
+            errors.append(_errors(of_day, curve))
+        if errors:
+            parts.append(aggregate_by_bucket(pl.concat(errors), "completed_at", scope, BACKTEST_AGGREGATIONS))
+        week = week_end
+    if not parts:
+        return _empty_backtest()
+    return pl.concat(parts).select(*BUCKET_KEYS, pl.exclude(BUCKET_KEYS))
 
 
-def eta_backtest(observations: pl.DataFrame, curves: pl.DataFrame, scope: Scope) -> pl.DataFrame:
-    """stats_eta_backtest rows: prediction errors per completion bucket and type (and overall)."""
-    estimated = history_remaining(observations, curves, ["tenant", "job_type", "cutoff"])
-    parts = blend(pl.col("elapsed_s"), pl.col("progress").cast(pl.Float64), pl.col("history_remaining_s"))
-    actual = pl.col("actual_remaining_s")
-    errors = (
-        estimated.with_columns(**parts)
-        .with_columns(
-            abs_error_s=(pl.col("remaining_s") - actual).abs(),
-            progress_abs_error_s=(pl.col("progress_remaining_s") - actual).abs(),
-            history_abs_error_s=(pl.col("history_remaining_s") - actual).abs(),
-        )
-        .with_columns(ape=pl.col("abs_error_s") / actual)
-    )
-    stats = aggregate_by_bucket(
-        errors.select(
-            "tenant",
-            "job_type",
-            "job_id",
-            "completed_at",
-            "abs_error_s",
-            "ape",
-            "progress_abs_error_s",
-            "history_abs_error_s",
-        ),
-        "completed_at",
-        scope,
-        [
-            pl.col("job_id").n_unique().cast(pl.Int64).alias("jobs"),
-            pl.len().cast(pl.Int64).alias("observations"),
-            pl.col("abs_error_s").count().cast(pl.Int64).alias("predictions"),
-            pl.col("abs_error_s").mean().alias("mae_s"),
-            pl.col("ape").quantile(0.5, interpolation=QUANTILE_INTERPOLATION).alias("median_ape"),
-            pl.col("ape").quantile(0.9, interpolation=QUANTILE_INTERPOLATION).alias("p90_ape"),
-            pl.col("progress_abs_error_s").mean().alias("mae_progress_only_s"),
-            pl.col("history_abs_error_s").mean().alias("mae_history_only_s"),
-        ],
-    )
-    return stats.select(*BUCKET_KEYS, pl.exclude(BUCKET_KEYS))
+def _empty_backtest() -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {
+        "bucket_grain": pl.String(),
+        "bucket_start": UTC_NAIVE,
+        "tenant": pl.String(),
+        "job_type": pl.String(),
+    }
+    for name in ("jobs", "observations", "predictions"):
+        schema[name] = pl.Int64()
+    for name in ("mae_s", "median_ape", "p90_ape", "mae_progress_only_s", "mae_history_only_s"):
+        schema[name] = pl.Float64()
+    return pl.DataFrame(schema=schema)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobs_pipeline.analytics.buckets import Scope, aggregate_by_bucket
+from jobs_pipeline.analytics.buckets import Scope, aggregate_additive
 from jobs_pipeline.analytics.conventions import ALL_TYPES
 from jobs_pipeline.analytics.stats import ratio
 
 
 def type_mix(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_type_mix rows: one per (bucket, tenant, job_type) with at least one submitted job."""
-    counts = aggregate_by_bucket(
+    counts = aggregate_additive(
         jobs.select("tenant", "job_type", "created_at", "elapsed_s"),
         "created_at",
         scope,

@@ -134,22 +134,32 @@ def trailing_samples(runs: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
     ).filter(pl.col("duration_s").is_not_null())
 
 
-def trailing_curves(jobs: pl.DataFrame, cutoffs: Sequence[datetime], days: int) -> pl.DataFrame:
-    """KM curves per (tenant, job_type, cutoff) of the runs started in [cutoff - days, cutoff)."""
-    runs = (
+def sorted_runs(jobs: pl.DataFrame) -> pl.DataFrame:
+    """The started runs (tenant, job_type, started_at, run_end, end_kind), sorted by started_at."""
+    return (
         jobs.filter(pl.col("started_at").is_not_null() & pl.col("run_end").is_not_null())
         .select("tenant", "job_type", "started_at", "run_end", "end_kind")
         .sort("started_at")
     )
+
+
+def window_curve(runs: pl.DataFrame, cutoff: datetime, days: int) -> pl.DataFrame:
+    """KM curve per (tenant, job_type) of the `sorted_runs` started in [cutoff - days, cutoff), as known at cutoff."""
+    # The window is a contiguous slice of the sorted runs: no scan of the whole frame per cutoff.
     started = runs["started_at"]
-    curves = []
-    for cutoff in sorted(set(cutoffs)):
-        # The window is a contiguous slice of the sorted runs: no scan of the whole frame per cutoff.
-        first = started.search_sorted(cutoff - timedelta(days=days), side="left")
-        last = started.search_sorted(cutoff, side="left")
-        window = runs.slice(first, last - first)
-        curve = km_curve(trailing_samples(window, cutoff), ["tenant", "job_type"])
-        curves.append(curve.with_columns(cutoff=pl.lit(cutoff, dtype=UTC_NAIVE)))
+    first = started.search_sorted(cutoff - timedelta(days=days), side="left")
+    last = started.search_sorted(cutoff, side="left")
+    window = runs.slice(first, last - first)
+    return km_curve(trailing_samples(window, cutoff), ["tenant", "job_type"])
+
+
+def trailing_curves(jobs: pl.DataFrame, cutoffs: Sequence[datetime], days: int) -> pl.DataFrame:
+    """KM curves per (tenant, job_type, cutoff) of the runs started in [cutoff - days, cutoff)."""
+    runs = sorted_runs(jobs)
+    curves = [
+        window_curve(runs, cutoff, days).with_columns(cutoff=pl.lit(cutoff, dtype=UTC_NAIVE))
+        for cutoff in sorted(set(cutoffs))
+    ]
     if not curves:
         return pl.DataFrame(
             schema={

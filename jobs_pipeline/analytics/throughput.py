@@ -15,7 +15,7 @@ from datetime import datetime
 
 import polars as pl
 
-from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_by_bucket, bucket_end
+from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_additive, bucket_end
 from jobs_pipeline.analytics.conventions import DONE, ERROR, KILLED
 from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, seconds_between
 from jobs_pipeline.analytics.stats import ratio
@@ -30,21 +30,25 @@ def _full_join(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def throughput(jobs: pl.DataFrame, in_flight: pl.DataFrame, scope: Scope, as_of: datetime) -> pl.DataFrame:
     """stats_throughput rows: per (bucket, tenant, job_type) with any arrival, start, end or run."""
-    arrivals = aggregate_by_bucket(
+    arrivals = aggregate_additive(
         jobs.select("tenant", "job_type", "created_at"),
         "created_at",
         scope,
         [pl.len().cast(pl.Int64).alias("arrivals")],
     )
-    starts = aggregate_by_bucket(
+    starts = aggregate_additive(
         jobs.filter(pl.col("started_at").is_not_null()).select(
             "tenant", "job_type", "started_at", "elapsed_s"
         ),
         "started_at",
         scope,
-        [pl.len().cast(pl.Int64).alias("starts"), pl.col("elapsed_s").mean().alias("mean_time_in_system_s")],
+        [
+            pl.len().cast(pl.Int64).alias("starts"),
+            pl.col("elapsed_s").sum().alias("_elapsed_sum"),
+            pl.col("elapsed_s").count().cast(pl.Int64).alias("_elapsed_count"),
+        ],
     )
-    ends = aggregate_by_bucket(
+    ends = aggregate_additive(
         jobs.filter(
             pl.col("status").is_in((DONE, ERROR, KILLED)) & pl.col("finished_at").is_not_null()
         ).select("tenant", "job_type", "status", "finished_at"),
@@ -61,6 +65,7 @@ def throughput(jobs: pl.DataFrame, in_flight: pl.DataFrame, scope: Scope, as_of:
     joined = _full_join([arrivals, starts, ends, load]).with_columns(
         pl.col("arrivals", "starts", "done", "error", "killed").fill_null(0),
         pl.col("mean_in_flight").fill_null(0.0),
+        mean_time_in_system_s=ratio(pl.col("_elapsed_sum"), pl.col("_elapsed_count")),
         observed_s=seconds_between(
             pl.col("bucket_start"),
             pl.min_horizontal(bucket_end(pl.col("bucket_start"), pl.col("bucket_grain")), horizon),

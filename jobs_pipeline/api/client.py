@@ -287,11 +287,13 @@ class JobsClient:
         try:
             records = extract_records(payload)
         except EnvelopeError as exc:
+            # `from None`: the cause holds the server's words unscrubbed (a server may echo the key);
+            # the message below carries them, scrubbed.
             raise MalformedResponseError(
                 f"the API's response lacks the expected envelope: {scrub(shorten(str(exc)), self._api_key)}",
                 target=target,
                 status=response.status_code,
-            ) from exc
+            ) from None
         jobs, rejects = parse_records(records)
         if rejects:
             logger.info("%s: %d of %d records rejected", target, len(rejects), len(records))

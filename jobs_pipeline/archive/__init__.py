@@ -9,24 +9,53 @@ Public API:
 * Errors: `ArchiveError` and its subclasses.
 
 How the single writer and the analysts coexist is described in `writer.py` and `publish.py`.
+
+Names are imported lazily (PEP 562): `from jobs_pipeline.archive.lock import ...` or importing the
+error types must not pay for DuckDB, Polars and Arrow, e.g. in a CLI that only checks a path.
 """
 
-from jobs_pipeline.archive.errors import (
-    ArchiveBusyError,
-    ArchiveError,
-    ArchiveNotFoundError,
-    ArchiveNotWritableError,
-    ArchiveVersionError,
-)
-from jobs_pipeline.archive.lock import DEFAULT_LOCK_TIMEOUT
-from jobs_pipeline.archive.merge import apply_capture, apply_capture_frames
-from jobs_pipeline.archive.migrations import migrate, schema_version
-from jobs_pipeline.archive.paths import ArchivePaths, check_writable
-from jobs_pipeline.archive.reader import open_for_analysis
-from jobs_pipeline.archive.schema import SCHEMA_VERSION
-from jobs_pipeline.archive.state import load_capture_state
-from jobs_pipeline.archive.summary import SyncSummary
-from jobs_pipeline.archive.writer import open_writer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobs_pipeline.archive.errors import (
+        ArchiveBusyError,
+        ArchiveError,
+        ArchiveNotFoundError,
+        ArchiveNotWritableError,
+        ArchiveVersionError,
+    )
+    from jobs_pipeline.archive.lock import DEFAULT_LOCK_TIMEOUT
+    from jobs_pipeline.archive.merge import apply_capture, apply_capture_frames
+    from jobs_pipeline.archive.migrations import migrate, schema_version
+    from jobs_pipeline.archive.paths import ArchivePaths, check_writable
+    from jobs_pipeline.archive.reader import open_for_analysis
+    from jobs_pipeline.archive.schema import SCHEMA_VERSION
+    from jobs_pipeline.archive.state import load_capture_state
+    from jobs_pipeline.archive.summary import SyncSummary
+    from jobs_pipeline.archive.writer import open_writer
+
+_EXPORTS: dict[str, str] = {
+    "ArchiveBusyError": "errors",
+    "ArchiveError": "errors",
+    "ArchiveNotFoundError": "errors",
+    "ArchiveNotWritableError": "errors",
+    "ArchiveVersionError": "errors",
+    "DEFAULT_LOCK_TIMEOUT": "lock",
+    "apply_capture": "merge",
+    "apply_capture_frames": "merge",
+    "migrate": "migrations",
+    "schema_version": "migrations",
+    "ArchivePaths": "paths",
+    "check_writable": "paths",
+    "open_for_analysis": "reader",
+    "SCHEMA_VERSION": "schema",
+    "load_capture_state": "state",
+    "SyncSummary": "summary",
+    "open_writer": "writer",
+}
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -47,3 +76,16 @@ __all__ = [
     "open_writer",
     "schema_version",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
