@@ -30,7 +30,7 @@ class DemoSettings:
     out: Path = Path("demo-output")
     days: float = 3.0
     jobs_per_day: int = 3000
-    poll_minutes: float = 20.0
+    poll_minutes: float = 40.0
     seed: int = 42
 
 

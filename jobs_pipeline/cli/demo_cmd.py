@@ -18,7 +18,7 @@ def demo(
     ),
     days: Annotated[float, typer.Option(help="Days of accelerated history to archive.")] = 3.0,
     jobs_per_day: Annotated[int, typer.Option(help="Twin load.")] = 3000,
-    poll_minutes: Annotated[float, typer.Option(help="Twin minutes between syncs.")] = 20.0,
+    poll_minutes: Annotated[float, typer.Option(help="Twin minutes between syncs.")] = 40.0,
     seed: Annotated[int, typer.Option(help="Twin seed (same seed, same history).")] = 42,
 ) -> None:
     """Run the whole pipeline on the embedded API twin: syncs over days of history, statistics, report."""
