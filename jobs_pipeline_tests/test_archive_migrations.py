@@ -1,0 +1,118 @@
+"""Schema migrations: numbered steps, v1 -> v2 upgrade of a real v1 archive without losing a row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from jobs_pipeline.archive import SCHEMA_VERSION, apply_capture, open_for_analysis, open_writer
+from jobs_pipeline.archive.migrations import MIGRATIONS, migrate, schema_version
+from jobs_pipeline.archive.paths import ArchivePaths
+from jobs_pipeline_tests.test_archive_builders import make_job, make_result, rows
+
+FIXTURE = Path(__file__).parent / "fixtures" / "archive_v1.sql"
+V1_TABLES = ("sync_runs", "jobs", "job_snapshots", "job_status_changes")
+
+
+def v1_archive(path: Path) -> None:
+    conn = duckdb.connect(str(path))
+    conn.execute(FIXTURE.read_text(encoding="utf-8"))
+    conn.close()
+
+
+def v1_dump(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    """Each v1 table restricted to its v1 columns, in a stable order."""
+    dump = {}
+    for table in V1_TABLES:
+        columns = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND column_name NOT IN "
+                "('rate_limited', 'rejects') ORDER BY column_index",
+                [table],
+            ).fetchall()
+        ]
+        dump[table] = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL").fetchall()
+    return dump
+
+
+def schema_description(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        """
+        SELECT c.table_name, c.column_index, c.column_name, c.data_type, c.is_nullable, c.column_default,
+               c.comment, t.comment
+        FROM duckdb_columns() c JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
+        ORDER BY c.table_name, c.column_index
+        """
+    ).fetchall()
+
+
+def test_migrations_are_numbered_in_order() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+    assert SCHEMA_VERSION == 2
+
+
+def test_fixture_is_exactly_what_migration_1_creates() -> None:
+    from_fixture = duckdb.connect()
+    from_fixture.execute(FIXTURE.read_text(encoding="utf-8"))
+    from_migration = duckdb.connect()
+    from_migration.execute(MIGRATIONS[0].sql)
+    assert schema_description(from_fixture) == schema_description(from_migration)
+    assert schema_version(from_fixture) == 1
+
+
+def test_fresh_archive_gets_every_migration_once() -> None:
+    conn = duckdb.connect()
+    assert migrate(conn) == (0, SCHEMA_VERSION)
+    assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
+    applied = rows(conn, "SELECT version, description FROM schema_version ORDER BY version")
+    assert [r["version"] for r in applied] == [1, 2]
+    assert all(r["description"] for r in applied)
+
+
+def test_v1_archive_upgrades_to_v2_without_losing_a_row(tmp_path: Path) -> None:
+    db = tmp_path / "archive.duckdb"
+    v1_archive(db)  # an archive published by the v1 release, no private store yet
+    before = duckdb.connect(str(db), read_only=True)
+    original = v1_dump(before)
+    (running,) = rows(before, "SELECT * FROM jobs WHERE job_id = 'cm-running'")
+    before.close()
+    assert sum(len(r) for r in original.values()) == 3 + 4 + 6 + 8
+
+    with open_writer(db) as conn:
+        assert schema_version(conn) == 2
+        assert v1_dump(conn) == original
+        old_runs = rows(conn, "SELECT rate_limited, rejects FROM sync_runs")
+        assert old_runs and all(r == {"rate_limited": None, "rejects": None} for r in old_runs)
+        assert rows(conn, "SELECT count(*) AS n FROM rejected_records") == [{"n": 0}]
+
+        # The upgraded archive keeps working with the history it inherited.
+        finished = make_job(
+            "cm-running",
+            "DONE",
+            created=running["created_at"],
+            started=running["started_at"],
+            completed=running["updated_at"] + timedelta(minutes=5),
+            job_type="SYNC",
+            target_id="fld-7",
+            user_id="u-2",
+        )
+        observed = running["last_seen_at"] + timedelta(minutes=5)
+        summary = apply_capture(conn, make_result("v2-sync-3", observed, [finished], rate_limited=1))
+        assert (summary.jobs_new, summary.jobs_changed, summary.status_changes) == (0, 1, 1)
+        (change,) = rows(conn, "SELECT * FROM job_status_changes WHERE sync_id = 'v2-sync-3'")
+        assert (change["from_status"], change["to_status"]) == ("IN_PROGRESS", "DONE")
+        row = rows(conn, "SELECT first_seen_at, status FROM jobs WHERE job_id = 'cm-running'")[0]
+        assert row["first_seen_at"] == running["first_seen_at"] and row["status"] == "DONE"
+
+    # The published copy is now the upgraded archive, for analysts too.
+    reader = open_for_analysis(db)
+    assert schema_version(reader) == 2
+    assert reader.execute("SELECT count(*) FROM job_snapshots").fetchall() == [(7,)]
+    assert reader.execute("SELECT rate_limited FROM sync_runs WHERE sync_id = 'v2-sync-3'").fetchall() == [
+        (1,)
+    ]
+    reader.close()
+    assert ArchivePaths.for_db(db).store.is_file()

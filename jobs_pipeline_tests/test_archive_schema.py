@@ -1,0 +1,77 @@
+"""The table contract: names, order, types, tenant first, and a COMMENT ON every table and column."""
+
+from __future__ import annotations
+
+import polars as pl
+
+import jobs_pipeline.archive as archive
+from jobs_pipeline.archive import merge
+from jobs_pipeline.archive.reconcile import EXISTING_SCHEMA
+from jobs_pipeline.archive.schema import STATUS_CHANGE_COLUMNS, TABLES
+from jobs_pipeline.archive.transitions import STATUS_CHANGE_SCHEMA
+from jobs_pipeline_tests.test_archive_builders import memory_archive, rows
+
+
+def columns() -> list[dict[str, object]]:
+    return rows(
+        memory_archive(),
+        """
+        SELECT table_name, column_name, data_type, is_nullable, comment, column_index
+        FROM duckdb_columns() WHERE NOT internal ORDER BY table_name, column_index
+        """,
+    )
+
+
+def test_tables_and_columns_match_the_contract() -> None:
+    found: dict[str, list[str]] = {}
+    for column in columns():
+        found.setdefault(str(column["table_name"]), []).append(str(column["column_name"]))
+    assert found == {table: list(names) for table, names in TABLES.items()}
+
+
+def test_every_table_starts_with_a_non_null_tenant() -> None:
+    for column in columns():
+        if column["column_index"] == 1:
+            assert (column["column_name"], column["data_type"], column["is_nullable"]) == (
+                "tenant",
+                "VARCHAR",
+                False,
+            )
+
+
+def test_every_table_and_column_is_documented() -> None:
+    undocumented = [
+        f"{c['table_name']}.{c['column_name']}" for c in columns() if not str(c["comment"] or "").strip()
+    ]
+    assert undocumented == []
+    tables = rows(memory_archive(), "SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal")
+    assert {t["table_name"] for t in tables} == set(TABLES)
+    assert all(len(str(t["comment"] or "")) > 20 for t in tables)
+
+
+def test_timestamps_are_timestamptz_and_json_columns_are_json() -> None:
+    for column in columns():
+        name, data_type = str(column["column_name"]), column["data_type"]
+        if name.endswith("_at") or name in ("changed_after", "changed_before"):
+            assert data_type == "TIMESTAMP WITH TIME ZONE", name
+    json_columns = {(c["table_name"], c["column_name"]) for c in columns() if c["data_type"] == "JSON"}
+    assert json_columns == {
+        ("sync_runs", "gaps"),
+        ("job_snapshots", "metadata"),
+        ("job_snapshots", "payload"),
+        ("jobs", "metadata"),
+    }
+
+
+def test_frames_agree_with_the_tables() -> None:
+    assert tuple(STATUS_CHANGE_SCHEMA) == STATUS_CHANGE_COLUMNS
+    conn = memory_archive()
+    conn.register("ids", pl.DataFrame({"job_id": ["x"]}))
+    relation = conn.sql(merge._EXISTING_SQL.format(ids="ids"), params={"tenant": "acme"})
+    assert relation is not None
+    assert relation.columns == list(EXISTING_SCHEMA)
+
+
+def test_package_exports_resolve() -> None:
+    for name in archive.__all__:
+        assert getattr(archive, name) is not None

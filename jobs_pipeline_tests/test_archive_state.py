@@ -1,0 +1,119 @@
+"""load_capture_state: the planner's view of one tenant."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, timedelta
+
+import duckdb
+
+from jobs_pipeline.archive.merge import apply_capture
+from jobs_pipeline.archive.state import KNOWN_WINDOW, load_capture_state
+from jobs_pipeline.capture.types import Gap, KnownJob, Vanished
+from jobs_pipeline_tests.test_archive_builders import at, make_job, make_result, memory_archive
+
+
+def test_empty_archive_means_backfill() -> None:
+    state = load_capture_state(memory_archive(), "acme")
+    assert (state.tenant, state.last_observed_at, state.last_coverage_complete, state.known) == (
+        "acme",
+        None,
+        False,
+        {},
+    )
+
+
+def test_state_comes_from_the_newest_sync_and_live_recent_jobs() -> None:
+    conn = memory_archive()
+    day = 24 * 60
+    apply_capture(
+        conn,
+        make_result(
+            "s1",
+            at(minutes=1),
+            [
+                make_job("old", "DONE", completed=at(seconds=5)),
+                make_job("killed", "PENDING", created=at(minutes=day - 20)),
+            ],
+        ),
+    )
+    last = at(minutes=2 * day)
+    apply_capture(
+        conn,
+        make_result(
+            "s2",
+            last - timedelta(minutes=5),
+            [
+                make_job("edge", "PENDING", created=last - KNOWN_WINDOW),
+                make_job(
+                    "fresh",
+                    "IN_PROGRESS",
+                    created=last - timedelta(hours=1),
+                    started=last - timedelta(minutes=30),
+                ),
+            ],
+        ),
+    )
+    gone = Vanished("killed", "KILLED", last_seen_at=at(minutes=1), missing_at=last)
+    apply_capture(conn, make_result("s3", last, vanished=[gone], gaps=[Gap("DONE", "cap", None, None)]))
+
+    state = load_capture_state(conn, "acme")
+    assert state.last_observed_at == last and state.last_observed_at.tzinfo is UTC
+    assert state.last_coverage_complete is False
+    # "old" was created before the window, "killed" has vanished: neither may still be listed.
+    assert set(state.known) == {"edge", "fresh"}
+    assert state.known["fresh"] == KnownJob(
+        job_id="fresh",
+        target_id="doc-1",
+        job_type="EXTRACTION",
+        status="IN_PROGRESS",
+        created_at=last - timedelta(hours=1),
+        updated_at=last - timedelta(minutes=30),
+        last_seen_at=last - timedelta(minutes=5),
+    )
+    assert all(t.tzinfo is UTC for t in (state.known["edge"].created_at, state.known["edge"].last_seen_at))
+
+
+def test_state_is_per_tenant() -> None:
+    conn = memory_archive()
+    apply_capture(conn, make_result("s1", at(minutes=1), [make_job("a", "PENDING")], tenant="acme"))
+    apply_capture(
+        conn, make_result("s9", at(minutes=3), [make_job("g", "PENDING")], tenant="globex", gaps=[])
+    )
+    acme = load_capture_state(conn, "acme")
+    assert (acme.last_observed_at, set(acme.known)) == (at(minutes=1), {"a"})
+    assert set(load_capture_state(conn, "globex").known) == {"g"}
+    assert load_capture_state(conn, "initech").last_observed_at is None
+
+
+def test_state_of_forty_thousand_jobs_loads_fast() -> None:
+    conn = memory_archive()
+    apply_capture(conn, make_result("s1", at(minutes=1), [make_job("seed", "PENDING")]))
+    # Bulk-fill jobs in SQL (the merge path has its own benchmark).
+    conn.execute(
+        """
+        INSERT INTO jobs
+        SELECT 'acme', 'job-' || i, 'user', 'doc-' || (i % 97), 'EMBEDDING', 'DONE', false, 100, NULL, NULL,
+               $t0 + to_milliseconds(i), NULL, $t0 + to_milliseconds(i + 5000), $t0 + to_milliseconds(i + 5000),
+               $t1, $t1, NULL, 's1'
+        FROM range(40000) AS r(i)
+        """,
+        {"t0": at(minutes=-60), "t1": at(minutes=1)},
+    )
+    started = time.perf_counter()
+    state = load_capture_state(conn, "acme")
+    elapsed = time.perf_counter() - started
+    assert len(state.known) == 40001
+    assert state.known["job-39999"].updated_at == at(minutes=-60) + timedelta(milliseconds=39999 + 5000)
+    # Generous for a loaded 2-core CI box; typically ~0.1 s.
+    assert elapsed < 3.0, f"load_capture_state took {elapsed:.2f}s for 40k jobs"
+
+
+def test_state_reads_through_any_session_time_zone() -> None:
+    conn = memory_archive()
+    apply_capture(conn, make_result("s1", at(minutes=1), [make_job("a", "PENDING", created=at(ms=5))]))
+    conn.execute("SET TimeZone = 'Asia/Tokyo'")
+    state = load_capture_state(conn, "acme")
+    assert state.last_observed_at == at(minutes=1) and state.last_observed_at.tzinfo is UTC
+    assert state.known["a"].created_at == at(ms=5)
+    assert isinstance(conn, duckdb.DuckDBPyConnection)
