@@ -6,7 +6,7 @@ import polars as pl
 
 import jobs_pipeline.archive as archive
 from jobs_pipeline.archive import merge
-from jobs_pipeline.archive.reconcile import EXISTING_SCHEMA
+from jobs_pipeline.archive.reconcile import ARCHIVED_SCHEMA
 from jobs_pipeline.archive.schema import STATUS_CHANGE_COLUMNS, TABLES
 from jobs_pipeline.archive.transitions import STATUS_CHANGE_SCHEMA
 from jobs_pipeline_tests.test_archive_builders import memory_archive, rows
@@ -66,10 +66,10 @@ def test_timestamps_are_timestamptz_and_json_columns_are_json() -> None:
 def test_frames_agree_with_the_tables() -> None:
     assert tuple(STATUS_CHANGE_SCHEMA) == STATUS_CHANGE_COLUMNS
     conn = memory_archive()
-    conn.register("ids", pl.DataFrame({"job_id": ["x"]}))
-    relation = conn.sql(merge._EXISTING_SQL.format(ids="ids"), params={"tenant": "acme"})
+    conn.register("keys", pl.DataFrame({"position": [0], "job_id": ["x"]}))
+    relation = conn.sql(merge._ARCHIVED_SQL.format(keys="keys"), params={"tenant": "acme"})
     assert relation is not None
-    assert relation.columns == list(EXISTING_SCHEMA)
+    assert relation.columns == [*ARCHIVED_SCHEMA, "position"]
 
 
 def test_package_exports_resolve() -> None:

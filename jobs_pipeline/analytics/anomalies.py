@@ -33,16 +33,31 @@ from jobs_pipeline.analytics.conventions import (
     SPIKE_Z,
     VENDOR_TYPICAL_MAX_S,
 )
-from jobs_pipeline.analytics.prepare import UTC_NAIVE, with_string_keys
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, pick, with_string_keys
 from jobs_pipeline.analytics.stats import normal_upper_tail, ratio
 
 
 def slow_jobs(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_slow_jobs rows: runs completed on the scope's days that trip at least one flag."""
-    done_runs = jobs.filter((pl.col("status") == DONE) & pl.col("run_time_s").is_not_null()).select(
-        "tenant", "job_type", "completed_at", "run_time_s"
+    done_runs = pick(
+        jobs,
+        (pl.col("status") == DONE) & pl.col("run_time_s").is_not_null(),
+        "tenant",
+        "job_type",
+        "completed_at",
+        "run_time_s",
     )
-    candidates = jobs.filter(pl.col("status").is_in((DONE, ERROR)) & pl.col("run_time_s").is_not_null())
+    candidates = pick(
+        jobs,
+        pl.col("status").is_in((DONE, ERROR)) & pl.col("run_time_s").is_not_null(),
+        "tenant",
+        "job_id",
+        "job_type",
+        "status",
+        "started_at",
+        "completed_at",
+        "run_time_s",
+    )
     vendor_max = pl.col("job_type").replace_strict(
         VENDOR_TYPICAL_MAX_S, default=None, return_dtype=pl.Float64
     )
@@ -102,9 +117,14 @@ def slow_jobs(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
 
 def failure_spikes(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_failure_spikes rows: per (bucket, tenant, job_type) with at least one finished job."""
-    finished = jobs.filter(
-        pl.col("status").is_in((DONE, ERROR)) & pl.col("finished_at").is_not_null()
-    ).select("tenant", "job_type", "finished_at", is_error=pl.col("status") == ERROR)
+    finished = pick(
+        jobs,
+        pl.col("status").is_in((DONE, ERROR)) & pl.col("finished_at").is_not_null(),
+        "tenant",
+        "job_type",
+        "finished_at",
+        (pl.col("status") == ERROR).alias("is_error"),
+    )
     counts = aggregate_additive(
         finished,
         "finished_at",

@@ -16,6 +16,7 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import Scope, aggregate_by_bucket
 from jobs_pipeline.analytics.conventions import DONE
+from jobs_pipeline.analytics.prepare import pick
 from jobs_pipeline.analytics.stats import duration_summary
 
 # metric -> (seconds column, bucketing timestamp, only DONE jobs?)
@@ -30,10 +31,10 @@ def duration_stats(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_durations rows: one per (bucket, tenant, job_type, metric) holding at least one value."""
     parts = []
     for metric, (column, time_column, done_only) in DURATION_METRICS.items():
-        rows = jobs.filter(pl.col(column).is_not_null())
+        wanted = pl.col(column).is_not_null()
         if done_only:
-            rows = rows.filter(pl.col("status") == DONE)
-        rows = rows.select("tenant", "job_type", time_column, column)
+            wanted = wanted & (pl.col("status") == DONE)
+        rows = pick(jobs, wanted, "tenant", "job_type", time_column, column)
         stats = aggregate_by_bucket(rows, time_column, scope, duration_summary(column))
         parts.append(stats.with_columns(metric=pl.lit(metric)))
     combined = pl.concat(parts)

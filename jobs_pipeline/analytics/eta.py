@@ -33,7 +33,7 @@ from jobs_pipeline.analytics.conventions import (
     QUANTILE_INTERPOLATION,
     VENDOR_TYPICAL_MAX_S,
 )
-from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, seconds_between, to_naive_utc
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, pick, seconds_between, to_naive_utc
 from jobs_pipeline.analytics.survival import sorted_runs, window_curve
 
 
@@ -106,13 +106,15 @@ def running_eta(jobs: pl.DataFrame, curves: pl.DataFrame, as_of: datetime) -> pl
     """stats_running_eta rows: one per job running at as_of, from curves cut at as_of."""
     as_of_naive = naive_utc(as_of)
     as_of_lit = pl.lit(as_of_naive, dtype=UTC_NAIVE)
-    running = jobs.filter(pl.col("is_running")).select(
+    running = pick(
+        jobs,
+        pl.col("is_running"),
         "tenant",
         "job_id",
         "job_type",
         "started_at",
         "progress",
-        elapsed_s=seconds_between(pl.col("started_at"), as_of_lit),
+        seconds_between(pl.col("started_at"), as_of_lit).alias("elapsed_s"),
     )
     estimated = history_remaining(running, curves, ["tenant", "job_type"])
     parts = blend(pl.col("elapsed_s"), pl.col("progress").cast(pl.Float64), pl.col("history_remaining_s"))
@@ -148,22 +150,27 @@ def running_eta(jobs: pl.DataFrame, curves: pl.DataFrame, as_of: datetime) -> pl
     )
 
 
-def backtest_observations(snapshots: pl.DataFrame, done: pl.DataFrame) -> pl.DataFrame:
-    """The IN_PROGRESS snapshots of the `done` jobs taken while they ran, with what happened next.
+def usable_snapshots(snapshots: pl.DataFrame, tenant_dtype: pl.DataType) -> pl.DataFrame:
+    """job_id, observed_at (naive UTC), progress (and tenant when given) of the IN_PROGRESS snapshots.
 
-    snapshots: job_id, observed_at, progress (tenant and status too when present: they are honoured);
-    done: tenant, job_id, job_type, started_at, completed_at of DONE jobs.
+    `snapshots` needs job_id, observed_at, progress; tenant and status are honoured when present.
     """
     observed = to_naive_utc(snapshots, ["observed_at"])
     if "status" in observed.columns:
         observed = observed.filter(pl.col("status") == IN_PROGRESS)
-    on = ["job_id"]
     if "tenant" in observed.columns:
-        observed = observed.with_columns(pl.col("tenant").cast(done.schema["tenant"]))
-        on = ["tenant", "job_id"]
+        return observed.select(pl.col("tenant").cast(tenant_dtype), "job_id", "observed_at", "progress")
+    return observed.select("job_id", "observed_at", "progress")
+
+
+def backtest_observations(snapshots: pl.DataFrame, done: pl.DataFrame) -> pl.DataFrame:
+    """The snapshots (from `usable_snapshots`) of the `done` jobs taken while they ran, and what came next.
+
+    done: tenant, job_id, job_type, started_at, completed_at of DONE jobs.
+    """
+    on = ["tenant", "job_id"] if "tenant" in snapshots.columns else ["job_id"]
     return (
-        observed.select(*on, "observed_at", "progress")
-        .join(done, on=on, how="inner")
+        snapshots.join(done, on=on, how="inner")
         .filter(
             (pl.col("observed_at") >= pl.col("started_at")) & (pl.col("observed_at") < pl.col("completed_at"))
         )
@@ -214,18 +221,25 @@ def eta_backtest(snapshots: pl.DataFrame, jobs: pl.DataFrame, scope: Scope) -> p
     Processed one ISO week at a time, one completion day (= one history curve) at a time inside it:
     every bucket of the scope lies in one week, and memory stays bounded by a week of snapshots.
     """
-    done = jobs.filter(
+    done = pick(
+        jobs,
         (pl.col("status") == DONE)
         & pl.col("started_at").is_not_null()
         & (pl.col("completed_at") >= scope.start)
-        & (pl.col("completed_at") < scope.end)
-    ).select("tenant", "job_id", "job_type", "started_at", "completed_at")
+        & (pl.col("completed_at") < scope.end),
+        "tenant",
+        "job_id",
+        "job_type",
+        "started_at",
+        "completed_at",
+    )
     runs = sorted_runs(jobs)
+    usable = usable_snapshots(snapshots, done.schema["tenant"])
     parts = []
     week = scope.start
     while week < scope.end:
         week_end = week + timedelta(days=7)
-        observations = backtest_observations(snapshots, done.filter(within("completed_at", week, week_end)))
+        observations = backtest_observations(usable, done.filter(within("completed_at", week, week_end)))
         errors = []
         for offset in range(7):
             day = week + timedelta(days=offset)

@@ -14,14 +14,22 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import Scope, aggregate_additive
 from jobs_pipeline.analytics.conventions import DONE, ERROR, KILLED
+from jobs_pipeline.analytics.prepare import pick
 from jobs_pipeline.analytics.stats import ratio, wilson_bounds
 
 
 def failure_rates(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_failure_rates rows: one per (bucket, tenant, job_type) with at least one ended job."""
-    ended = jobs.filter(pl.col("status").is_in((DONE, ERROR, KILLED)) & pl.col("finished_at").is_not_null())
+    ended = pick(
+        jobs,
+        pl.col("status").is_in((DONE, ERROR, KILLED)) & pl.col("finished_at").is_not_null(),
+        "tenant",
+        "job_type",
+        "status",
+        "finished_at",
+    )
     counts = aggregate_additive(
-        ended.select("tenant", "job_type", "status", "finished_at"),
+        ended,
         "finished_at",
         scope,
         [

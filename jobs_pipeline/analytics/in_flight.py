@@ -16,7 +16,7 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, restrict_to_scope, truncate
 from jobs_pipeline.analytics.conventions import ALL_TYPES, GRAIN_EVERY, GRAINS
-from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, seconds_between
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, pick, seconds_between
 
 IN_FLIGHT_COLUMNS: tuple[str, ...] = (
     *BUCKET_KEYS,
@@ -30,13 +30,18 @@ IN_FLIGHT_COLUMNS: tuple[str, ...] = (
 
 def run_intervals(jobs: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     """The non-empty [started_at, run_end) intervals that overlap [start, end)."""
-    return jobs.filter(
+    return pick(
+        jobs,
         pl.col("started_at").is_not_null()
         & pl.col("run_end").is_not_null()
         & (pl.col("run_end") > pl.col("started_at"))
         & (pl.col("started_at") < end)
-        & (pl.col("run_end") > start)
-    ).select("tenant", "job_type", pl.col("started_at").alias("start"), pl.col("run_end").alias("end"))
+        & (pl.col("run_end") > start),
+        "tenant",
+        "job_type",
+        pl.col("started_at").alias("start"),
+        pl.col("run_end").alias("end"),
+    )
 
 
 def _hour_grid(start: datetime, horizon: datetime) -> pl.DataFrame:

@@ -133,6 +133,15 @@ def prepare_jobs(jobs: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
 KEY_COLUMNS: tuple[str, ...] = ("tenant", "job_type")
 
 
+def pick(frame: pl.DataFrame, predicate: pl.Expr, *columns: str | pl.Expr) -> pl.DataFrame:
+    """The rows matching `predicate`, with only `columns`.
+
+    Projected before filtering: an eager filter would copy every column of a wide frame first
+    (at millions of jobs, that copy is most of a step's memory).
+    """
+    return frame.lazy().filter(predicate).select(*columns).collect()
+
+
 def with_categorical_keys(frame: pl.DataFrame) -> pl.DataFrame:
     """tenant and job_type as Categorical: hashing and grouping on them gets several times cheaper.
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_by_bucket
 from jobs_pipeline.analytics.conventions import DONE, QUANTILE_INTERPOLATION, SIZE_UNITS
+from jobs_pipeline.analytics.prepare import pick
 from jobs_pipeline.analytics.stats import ratio
 
 
@@ -28,8 +29,17 @@ def size_speed(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_speed rows: per (bucket, tenant, job_type) with at least one sized DONE run."""
     unit_names = {type_name: unit for type_name, (_key, unit) in SIZE_UNITS.items()}
     sized = (
-        jobs.filter((pl.col("status") == DONE) & pl.col("job_type").is_in(list(SIZE_UNITS)))
-        .filter(pl.col("run_time_s").is_not_null())
+        pick(
+            jobs,
+            (pl.col("status") == DONE)
+            & pl.col("job_type").is_in(list(SIZE_UNITS))
+            & pl.col("run_time_s").is_not_null(),
+            "tenant",
+            "job_type",
+            "completed_at",
+            "run_time_s",
+            "metadata",
+        )
         .with_columns(units=size_units(pl.col("job_type"), pl.col("metadata")))
         .filter(pl.col("units").is_not_null())
         .select(

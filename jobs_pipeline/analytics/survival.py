@@ -20,7 +20,7 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, assign_bucket
 from jobs_pipeline.analytics.conventions import ALL_TYPES, GRAINS, KM_TOLERANCE, QUANTILE_INTERPOLATION
-from jobs_pipeline.analytics.prepare import UTC_NAIVE, seconds_between, with_string_keys
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, pick, seconds_between, with_string_keys
 
 CURVE_COLUMNS: tuple[str, ...] = ("time_s", "at_risk", "events", "survival")
 
@@ -60,14 +60,21 @@ def km_quantile(curve: pl.DataFrame, keys: Sequence[str], probability: float, na
 
 def run_samples(jobs: pl.DataFrame) -> pl.DataFrame:
     """Started runs as KM samples: duration_s = elapsed_s, event = completed (DONE)."""
-    return jobs.filter(pl.col("elapsed_s").is_not_null()).with_columns(
-        duration_s=pl.col("elapsed_s"), event=pl.col("end_kind") == "done"
+    return pick(
+        jobs,
+        pl.col("elapsed_s").is_not_null(),
+        "tenant",
+        "job_type",
+        "started_at",
+        pl.col("elapsed_s").alias("duration_s"),
+        (pl.col("end_kind") == "done").alias("event"),
+        "end_kind",
     )
 
 
 def survival_stats(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     """stats_survival rows: KM of runs *started* in each owned bucket, per type and overall."""
-    samples = run_samples(jobs).select("tenant", "job_type", "started_at", "duration_s", "event", "end_kind")
+    samples = run_samples(jobs)
     parts = []
     for grain in GRAINS:
         bucketed = assign_bucket(samples, "started_at", grain, scope)
@@ -136,11 +143,15 @@ def trailing_samples(runs: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
 
 def sorted_runs(jobs: pl.DataFrame) -> pl.DataFrame:
     """The started runs (tenant, job_type, started_at, run_end, end_kind), sorted by started_at."""
-    return (
-        jobs.filter(pl.col("started_at").is_not_null() & pl.col("run_end").is_not_null())
-        .select("tenant", "job_type", "started_at", "run_end", "end_kind")
-        .sort("started_at")
-    )
+    return pick(
+        jobs,
+        pl.col("started_at").is_not_null() & pl.col("run_end").is_not_null(),
+        "tenant",
+        "job_type",
+        "started_at",
+        "run_end",
+        "end_kind",
+    ).sort("started_at")
 
 
 def window_curve(runs: pl.DataFrame, cutoff: datetime, days: int) -> pl.DataFrame:

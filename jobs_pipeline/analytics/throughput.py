@@ -17,7 +17,7 @@ import polars as pl
 
 from jobs_pipeline.analytics.buckets import BUCKET_KEYS, Scope, aggregate_additive, bucket_end
 from jobs_pipeline.analytics.conventions import DONE, ERROR, KILLED
-from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, seconds_between
+from jobs_pipeline.analytics.prepare import UTC_NAIVE, naive_utc, pick, seconds_between
 from jobs_pipeline.analytics.stats import ratio
 
 
@@ -37,9 +37,7 @@ def throughput(jobs: pl.DataFrame, in_flight: pl.DataFrame, scope: Scope, as_of:
         [pl.len().cast(pl.Int64).alias("arrivals")],
     )
     starts = aggregate_additive(
-        jobs.filter(pl.col("started_at").is_not_null()).select(
-            "tenant", "job_type", "started_at", "elapsed_s"
-        ),
+        pick(jobs, pl.col("started_at").is_not_null(), "tenant", "job_type", "started_at", "elapsed_s"),
         "started_at",
         scope,
         [
@@ -49,9 +47,14 @@ def throughput(jobs: pl.DataFrame, in_flight: pl.DataFrame, scope: Scope, as_of:
         ],
     )
     ends = aggregate_additive(
-        jobs.filter(
-            pl.col("status").is_in((DONE, ERROR, KILLED)) & pl.col("finished_at").is_not_null()
-        ).select("tenant", "job_type", "status", "finished_at"),
+        pick(
+            jobs,
+            pl.col("status").is_in((DONE, ERROR, KILLED)) & pl.col("finished_at").is_not_null(),
+            "tenant",
+            "job_type",
+            "status",
+            "finished_at",
+        ),
         "finished_at",
         scope,
         [

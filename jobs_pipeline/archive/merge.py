@@ -43,13 +43,15 @@ from jobs_pipeline.archive.session import query_frame
 from jobs_pipeline.archive.summary import SyncSummary
 from jobs_pipeline.capture.types import CaptureResult
 
-# rowid lets the updates below find their rows without re-joining on (tenant, job_id) strings.
-# It is stable for the whole transaction: the archive never deletes from `jobs`, and this
-# connection is the only writer (writer lock).
-_EXISTING_SQL = """
-SELECT j.job_id,
+# One row per key of the result (observations first, then vanished jobs), in the keys' order once
+# sorted by `position`: the archived state lines up with the frames without a join in Polars.
+# rowid lets the updates find their rows without re-joining on (tenant, job_id) strings; it is
+# stable for the whole transaction: the archive never deletes from `jobs`, and this connection is
+# the only writer (writer lock).
+_ARCHIVED_SQL = """
+SELECT k.job_id,
        j.rowid AS row_id,
-       true AS prev_exists,
+       j.job_id IS NOT NULL AS prev_exists,
        j.user_id AS prev_user_id,
        j.target_id AS prev_target_id,
        j.job_type AS prev_job_type,
@@ -64,9 +66,10 @@ SELECT j.job_id,
        j.updated_at AS prev_updated_at,
        j.first_seen_at AS prev_first_seen_at,
        j.last_seen_at AS prev_last_seen_at,
-       j.vanished_at AS prev_vanished_at
-FROM jobs AS j
-WHERE j.tenant = $tenant AND j.job_id IN (SELECT job_id FROM {ids})
+       j.vanished_at AS prev_vanished_at,
+       k.position
+FROM {keys} AS k
+LEFT JOIN jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
 """
 
 
@@ -119,10 +122,21 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
     assert isinstance(observations, pl.DataFrame) and isinstance(vanished, pl.DataFrame)
 
     replayed = _already_applied(conn, tenant, sync_id)
-    ids = pl.concat([observations.select("job_id"), vanished.select("job_id")]).unique()
-    ids_view = session.register("ids", ids)
-    existing = query_frame(conn, _EXISTING_SQL.format(ids=ids_view), {"tenant": tenant})
-    plan = reconcile(observations, vanished, existing, tenant=tenant, sync_id=sync_id)
+    keys = pl.concat([observations.select("job_id"), vanished.select("job_id")]).with_row_index("position")
+    keys_view = session.register("keys", keys)
+    archived = (
+        query_frame(conn, _ARCHIVED_SQL.format(keys=keys_view), {"tenant": tenant})
+        .sort("position")
+        .drop("position")
+    )
+    plan = reconcile(
+        observations,
+        archived.head(observations.height),
+        vanished,
+        archived.tail(vanished.height),
+        tenant=tenant,
+        sync_id=sync_id,
+    )
 
     _insert(session, "job_snapshots", plan.snapshots, SNAPSHOT_COLUMNS)
     _insert(session, "jobs", plan.new_jobs, JOB_COLUMNS)

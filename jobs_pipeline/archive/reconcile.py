@@ -1,7 +1,8 @@
 """Decide, in Polars, what one sync changes: compare its observations with the archived `jobs` rows.
 
-Pure function of three frames (the result's latest observation per job, its vanished jobs, and the
-archived rows of those jobs); `merge.py` reads the inputs and writes the outputs in one transaction.
+Pure function of four frames: the result's latest observation per job and its vanished jobs, each
+with the archived row of every one of its jobs, row for row (`merge.py` reads them with one LEFT
+JOIN, so no join is needed here) and writes the outputs in one transaction.
 
 Rules (see also the table comments in ddl.py):
 * An observation is STALE when the archive already holds a later state of the job, ordered by
@@ -32,8 +33,9 @@ from jobs_pipeline.archive.lifecycle import KILLED, LIFECYCLE_RANK, UNKNOWN_RANK
 from jobs_pipeline.archive.schema import JOB_COLUMNS, SOURCE_CORRECTION, SOURCE_INFERRED
 from jobs_pipeline.archive.transitions import STATUS_CHANGE_SCHEMA, UTC_MICROS, lifecycle_change_rows
 
-# The archived row of each job the result mentions, as merge.py reads it (`row_id` = DuckDB rowid).
-EXISTING_SCHEMA: dict[str, pl.DataType] = {
+# The archived row of each job the result mentions, as merge.py reads it (`row_id` = DuckDB rowid;
+# all columns but job_id null for a job the archive does not know).
+ARCHIVED_SCHEMA: dict[str, pl.DataType] = {
     "job_id": pl.String(),
     "row_id": pl.Int64(),
     "prev_exists": pl.Boolean(),
@@ -94,14 +96,15 @@ class Reconciliation:
 
 def reconcile(
     observations: pl.DataFrame,
+    observed_archived: pl.DataFrame,
     vanished: pl.DataFrame,
-    existing: pl.DataFrame,
+    vanished_archived: pl.DataFrame,
     *,
     tenant: str,
     sync_id: str,
 ) -> Reconciliation:
-    existing = _normalise_existing(existing)
-    observed = _classify_observations(observations.lazy(), existing.lazy(), sync_id).cache()
+    """`*_archived[i]` is the archived row (ARCHIVED_SCHEMA) of the job in row i of the frame before it."""
+    observed = _classify_observations(_beside(observations, observed_archived).lazy(), sync_id).cache()
     known = pl.col("prev_exists") & ~pl.col("stale")
     tenant_lit, sync_lit = pl.lit(tenant, pl.String()), pl.lit(sync_id, pl.String())
     (snapshots, new_jobs, state_updates, metadata_updates, identity_updates, moves, corrections, counts) = (
@@ -157,7 +160,7 @@ def reconcile(
         )
     )
 
-    gone = _classify_vanished(vanished, observations, existing)
+    gone = _classify_vanished(_beside(vanished, vanished_archived), observations)
     killed = gone.filter("killed")
     killed_changes = killed.select(
         **_single_change(
@@ -201,7 +204,14 @@ def _changed(columns: tuple[str, ...]) -> pl.Expr:
     return pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"prev_{c}")) for c in columns)
 
 
-def _classify_observations(observations: pl.LazyFrame, existing: pl.LazyFrame, sync_id: str) -> pl.LazyFrame:
+def _beside(frame: pl.DataFrame, archived: pl.DataFrame) -> pl.DataFrame:
+    """The frame with the archived columns of each of its rows alongside (same order, same height)."""
+    if not archived["job_id"].equals(frame["job_id"]):
+        raise ValueError("archived rows are not aligned with the frame they describe")
+    return pl.concat([frame, _normalise_archived(archived).drop("job_id")], how="horizontal")
+
+
+def _classify_observations(observed: pl.LazyFrame, sync_id: str) -> pl.LazyFrame:
     rank = pl.col("status").replace_strict(LIFECYCLE_RANK, default=UNKNOWN_RANK, return_dtype=pl.Int8)
     prev_rank = pl.col("prev_status").replace_strict(
         LIFECYCLE_RANK, default=UNKNOWN_RANK, return_dtype=pl.Int8
@@ -215,8 +225,7 @@ def _classify_observations(observations: pl.LazyFrame, existing: pl.LazyFrame, s
     stale = exists & pl.when(inferred).then(seen <= prev_seen).otherwise(~newer_or_same).fill_null(False)
     not_stale = ~pl.col("stale")
     return (
-        observations.join(existing, on="job_id", how="left")
-        .with_columns(prev_exists=exists.fill_null(False), prev_inferred=inferred.fill_null(False))
+        observed.with_columns(prev_exists=exists.fill_null(False), prev_inferred=inferred.fill_null(False))
         .with_columns(stale=stale)
         .with_columns(correction=exists & inferred & not_stale)
         .with_columns(
@@ -234,9 +243,7 @@ def _classify_observations(observations: pl.LazyFrame, existing: pl.LazyFrame, s
     )
 
 
-def _classify_vanished(
-    vanished: pl.DataFrame, observations: pl.DataFrame, existing: pl.DataFrame
-) -> pl.DataFrame:
+def _classify_vanished(vanished: pl.DataFrame, observations: pl.DataFrame) -> pl.DataFrame:
     still_active = ~pl.col("prev_status").is_in(sorted(TERMINAL_STATUSES))
     eligible = (
         pl.col("prev_exists")
@@ -246,7 +253,6 @@ def _classify_vanished(
     return (
         vanished.filter(~pl.col("job_id").is_in(observations["job_id"].implode()))
         .unique(subset="job_id", keep="first", maintain_order=True)
-        .join(existing, on="job_id", how="left")
         .with_columns(prev_exists=pl.col("prev_exists").fill_null(False))
         .with_columns(killed=eligible & (pl.col("kind") == KILLED) & still_active.fill_null(False))
         .with_columns(expired=eligible & ~pl.col("killed"))
@@ -278,12 +284,12 @@ def _single_change(
     }
 
 
-def _normalise_existing(existing: pl.DataFrame) -> pl.DataFrame:
+def _normalise_archived(archived: pl.DataFrame) -> pl.DataFrame:
     # DuckDB hands TIMESTAMPTZ over in the session's time zone: compare instants in UTC.
     converted = [
         pl.col(name).dt.convert_time_zone("UTC")
-        if isinstance(existing.schema[name], pl.Datetime)
+        if isinstance(archived.schema[name], pl.Datetime)
         else pl.col(name)
-        for name in existing.columns
+        for name in archived.columns
     ]
-    return existing.select(converted).cast(EXISTING_SCHEMA)  # type: ignore[arg-type]
+    return archived.select(converted).cast(ARCHIVED_SCHEMA)  # type: ignore[arg-type]
