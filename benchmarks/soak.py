@@ -662,12 +662,20 @@ def kill_one(soak: SoakTwin, plan: KillPlan, row: KillRow, rng: random.Random) -
         row.problems.append(f"{plan}: after recovery: {after} leftovers={leftovers}")
     else:
         row.recovered += 1
-    # Let the world move on before the next run: new jobs, some finish, now and then one is killed.
-    soak.advance(minutes=rng.randint(3, 15))
-    active = [j for j in soak.twin.visible_jobs() if j["status"] in ("PENDING", "IN_PROGRESS")]
-    if active and rng.random() < 0.5:
-        soak.twin.kill(rng.choice(active)["id"])
+    move_on(soak, rng, kill_chance=0.5)
     return outcome
+
+
+def move_on(soak: SoakTwin, rng: random.Random, *, kill_chance: float) -> None:
+    """Let the world move on before the next sync: a batch of new jobs (syncs of several pages),
+    some finish, now and then one is killed. Nothing happens at the last sync's own instant: a job
+    created or killed then, after the sync ran, would contradict what the sync saw at that instant."""
+    soak.advance(seconds=1)
+    add_arrivals(soak, rng, rng.randint(50, 250))
+    soak.advance(minutes=rng.randint(2, 15))
+    active = [j for j in soak.twin.visible_jobs() if j["status"] in ("PENDING", "IN_PROGRESS")]
+    if active and rng.random() < kill_chance:
+        soak.twin.kill(rng.choice(active)["id"])
 
 
 def kill_soak(runs: int, *, seed: int, workdir: Path, jobs_per_day: float = 800) -> KillReport:
@@ -690,6 +698,7 @@ def kill_soak(runs: int, *, seed: int, workdir: Path, jobs_per_day: float = 800)
                 else:
                     path.unlink()
         soak.sync()
+        move_on(soak, rng, kill_chance=0.5)
         for point in points:
             kill_one(soak, random_plan(rng, point=point), rows[point], rng)
         soak.advance(minutes=30)
@@ -839,8 +848,7 @@ def storm_soak(syncs: int, *, rate: float, seed: int, workdir: Path) -> StormRep
         db, jobs_per_day=800, seed=seed, faults=faults, client_timeout=0.3, retry_after_format="mixed"
     ) as soak:
         for number in range(syncs):
-            add_arrivals(soak, rng, rng.randint(50, 250))
-            soak.advance(minutes=rng.randint(2, 20))
+            move_on(soak, rng, kill_chance=0.3)
             if number % 5 == 4:
                 # A storm longer than the client's patience, from the sync's first or second request.
                 kind = rng.choice([k for k in FAULT_KINDS if k not in PAGE_FAULT_KINDS])
@@ -859,9 +867,6 @@ def storm_soak(syncs: int, *, rate: float, seed: int, workdir: Path) -> StormRep
             outcomes[judged.verdict if ok else "problem"] += 1
             if not ok:
                 problems.append(f"sync {number}: {judged.verdict}")
-            active = [j for j in soak.twin.visible_jobs() if j["status"] in ("PENDING", "IN_PROGRESS")]
-            if active and rng.random() < 0.3:
-                soak.twin.kill(rng.choice(active)["id"])
         # The storm ends: a clean sync must leave nothing lost.
         soak.twin.faults.configure(rate=0.0)
         soak.advance(minutes=30)

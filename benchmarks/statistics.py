@@ -643,7 +643,8 @@ load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other wor
 the CPU-seconds columns are the steadier comparison).
 
 Synthetic archive: {export["jobs"]:,} jobs over {args.days} days and {export["stored_snapshots"]:,} snapshots, of
-which the {export["snapshots"]:,} IN_PROGRESS snapshots of DONE jobs are read for the ETA backtest (generated in {generate_s:.0f} s). One full recompute: every
+which the {export["snapshots"]:,} IN_PROGRESS snapshots of DONE jobs are read for the ETA backtest (archive
+ready in {generate_s:.0f} s: generated, or reused with --archive). One full recompute: every
 bucket (hour, day, ISO week) of the period, per type and '*'. Each engine ran {args.runs} times in its own
 process, alternating (DuckDB, Polars, DuckDB, ...); medians. "prepare" is the derived-columns step (Polars:
 `prepare_jobs`; SQL: the same columns into a temp table that the queries then read). The SQL is the tests'

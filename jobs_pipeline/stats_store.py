@@ -444,11 +444,12 @@ def days_touched_since(
     conn: duckdb.DuckDBPyConnection, since: datetime, *, tenant: str | None = None
 ) -> list[date]:
     """UTC days whose statistics may have changed because of what the archive learnt since `since`:
-    the created/started/completed/vanished days of every job seen or changed since then."""
+    the created/started/completed/vanished/last-seen days of every job seen or changed since then
+    (the last-seen day covers a job still running: it is in flight up to now)."""
     query = """
         SELECT DISTINCT CAST(timezone('UTC', ts) AS DATE) AS day
         FROM (
-            SELECT unnest([created_at, started_at, completed_at, vanished_at]) AS ts
+            SELECT unnest([created_at, started_at, completed_at, vanished_at, last_seen_at]) AS ts
             FROM jobs
             WHERE (last_seen_at >= $since OR updated_at >= $since OR vanished_at >= $since)
               AND ($tenant IS NULL OR tenant = $tenant)
@@ -574,7 +575,8 @@ def refresh_statistics(
     as_of: the instant running jobs are running until (default: the tenant's latest observation,
     see `latest_observation`); pass the same as_of to compare two refreshes.
     Returns the number of rows written per stats table (summed over tenants and chunks).
-    Each chunk (and the running-ETA table) is replaced in its own transaction.
+    Each chunk of at most CHUNK_WEEKS weeks (and the running-ETA table) is replaced in its own
+    transaction, so `conn` must not be inside an open transaction.
     """
     ensure_statistics_schema(conn)
     written = {spec.name: 0 for spec in TABLES}

@@ -247,3 +247,12 @@ def test_tenant_filter_and_days_touched() -> None:
     touched = days_touched_since(conn, since)
     assert touched and touched[-1] == AS_OF.date()
     assert all(d >= (since - timedelta(days=2)).date() for d in touched)
+
+
+def test_refreshing_days_without_data_writes_nothing_and_clears_them() -> None:
+    conn = fresh_connection(_archive())
+    empty_day = (BASE - timedelta(days=30)).date()
+    written = refresh_statistics(conn, days=[empty_day], as_of=AS_OF)
+    assert all(rows == 0 for name, rows in written.items() if name != "stats_running_eta")
+    assert written["stats_running_eta"] > 0  # the running jobs are always re-estimated
+    assert conn.sql("SELECT count(*) FROM stats_durations").fetchall()[0][0] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs_pipeline.analytics.buckets import Scope
-from jobs_pipeline.analytics.compute import read_window
+from jobs_pipeline.analytics.compute import compute_running_eta, read_window
 from jobs_pipeline.analytics.conventions import ALL_TYPES, WILSON_Z
 from jobs_pipeline.analytics.durations import duration_stats
-from jobs_pipeline.analytics.eta import blend, history_remaining
+from jobs_pipeline.analytics.eta import blend, eta_backtest, history_remaining
 from jobs_pipeline.analytics.in_flight import in_flight
 from jobs_pipeline.analytics.prepare import prepare_jobs
 from jobs_pipeline.analytics.stats import wilson_bounds
@@ -360,3 +360,100 @@ def test_history_remaining_matches_brute_force(
         reached = [t for t, s in steps if s <= target + 1e-9]
         want = reached[0] - elapsed if reached and reached[0] > elapsed else None
         assert value == (pytest.approx(want) if want is not None else None)
+
+
+def _done_runs(count: int, run_s: float, start: datetime, job_type: str = "SYNC") -> list[dict[str, object]]:
+    rows = []
+    for i in range(count):
+        started = start + timedelta(minutes=10 * i)
+        completed = started + timedelta(seconds=run_s + i)
+        rows.append(
+            {
+                "tenant": "x",
+                "job_id": f"{job_type}{start:%d}-{i}",
+                "target_id": None,
+                "job_type": job_type,
+                "status": "DONE",
+                "progress": 100,
+                "created_at": started,
+                "started_at": started,
+                "completed_at": completed,
+                "updated_at": completed,
+                "last_seen_at": completed,
+                "vanished_at": None,
+            }
+        )
+    return rows
+
+
+def test_backtest_is_exact_for_linear_progress_and_uses_only_past_history() -> None:
+    """Snapshots at 60 % of a linear run: the progress estimate is exact; history needs past days."""
+    day1, day2 = datetime(2024, 10, 8), datetime(2024, 10, 9)
+    jobs = prepare_jobs(
+        pl.DataFrame(_done_runs(30, 100.0, day1) + _done_runs(30, 100.0, day2)), day2 + timedelta(days=1)
+    )
+    snapshots = jobs.select(
+        "job_id",
+        (pl.col("started_at") + (pl.col("completed_at") - pl.col("started_at")) * 0.6).alias("observed_at"),
+        pl.lit(60).alias("progress"),
+    )
+    scope = Scope.for_days([day1.date(), day2.date()])
+    result = eta_backtest(snapshots, jobs, scope).filter(
+        (pl.col("bucket_grain") == "day") & (pl.col("job_type") == "SYNC")
+    )
+    first, second = result.sort("bucket_start").rows(named=True)
+    assert first["observations"] == second["observations"] == 30
+    assert first["mae_progress_only_s"] == pytest.approx(0.0, abs=1e-6)
+    assert first["mae_s"] == pytest.approx(0.0, abs=1e-6)  # weight 1 at 60 %
+    assert first["mae_history_only_s"] is None  # nothing ran before day 1
+    # Day 2 reads day 1's runs (100-129 s): the median remaining life after ~60-78 s is a real number.
+    assert second["mae_history_only_s"] is not None and second["mae_history_only_s"] < 60
+
+
+def test_running_eta_blends_progress_with_history() -> None:
+    as_of = datetime(2024, 10, 10, 12)
+    history = _done_runs(20, 100.0, as_of - timedelta(days=2))
+    running = [
+        {
+            "tenant": "x",
+            "job_id": f"run{p}",
+            "target_id": None,
+            "job_type": "SYNC",
+            "status": "IN_PROGRESS",
+            "progress": p,
+            "created_at": as_of - timedelta(seconds=60),
+            "started_at": as_of - timedelta(seconds=50),
+            "completed_at": None,
+            "updated_at": as_of,
+            "last_seen_at": as_of,
+            "vanished_at": None,
+        }
+        for p in (None, 50)
+    ] + [
+        {
+            "tenant": "x",
+            "job_id": "long",
+            "target_id": None,
+            "job_type": "GENERATION",
+            "status": "IN_PROGRESS",
+            "progress": 10,
+            "created_at": as_of - timedelta(seconds=400),
+            "started_at": as_of - timedelta(seconds=300),
+            "completed_at": None,
+            "updated_at": as_of,
+            "last_seen_at": as_of,
+            "vanished_at": None,
+        }
+    ]
+    eta = compute_running_eta(pl.DataFrame(history + running), as_of.replace(tzinfo=UTC))
+    rows = {r["job_id"]: r for r in eta.rows(named=True)}
+    assert set(rows) == {"run50", "runNone", "long"}
+    # No progress: history alone. Runs of 100..119 s, 50 s elapsed: S(50) = 1 -> median 109.0 -> 59 s left.
+    assert rows["runNone"]["progress_weight"] == 0.0
+    assert rows["runNone"]["remaining_s"] == pytest.approx(59.0)
+    # 50 %: progress alone (weight 1): 50 s more.
+    assert rows["run50"]["remaining_s"] == pytest.approx(50.0)
+    assert rows["run50"]["eta_at"] == as_of.replace(tzinfo=UTC) + timedelta(seconds=50)
+    # No GENERATION history: progress only; 300 s is past the vendor's 2 min.
+    assert rows["long"]["history_remaining_s"] is None and rows["long"]["over_vendor_max"] is True
+    assert rows["long"]["remaining_s"] == pytest.approx(300 * 90 / 10)

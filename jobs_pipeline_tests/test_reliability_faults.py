@@ -56,7 +56,9 @@ def assert_matches_truth(soak: SoakTwin) -> None:
 
 
 def add_new_jobs(soak: SoakTwin, count: int) -> None:
-    """Enough new jobs for a sync of several pages (so a storm can start mid-sync)."""
+    """Enough new jobs for a sync of several pages (so a storm can start mid-sync). Created a second
+    after the last sync's instant: at that instant itself they would contradict what it saw."""
+    soak.advance(seconds=1)
     for i in range(count):
         soak.twin.add_job("GENERATION", queue_seconds=i % 7, run_seconds=30 + i % 50)
     soak.advance(minutes=2)

@@ -112,7 +112,10 @@ def within(column: str, start: datetime, end: datetime) -> pl.Expr:
 
 def assign_bucket(frame: pl.DataFrame, time_column: str, grain: str, scope: Scope) -> pl.DataFrame:
     """Rows of `frame` whose `time_column` falls in an owned `grain` bucket, with bucket_start added."""
-    in_window = frame.filter(within(time_column, scope.start, scope.end))
+    return _owned_rows(frame.filter(within(time_column, scope.start, scope.end)), time_column, grain, scope)
+
+
+def _owned_rows(in_window: pl.DataFrame, time_column: str, grain: str, scope: Scope) -> pl.DataFrame:
     bucketed = in_window.with_columns(bucket_start=truncate(pl.col(time_column), grain))
     if scope.covers(grain):
         return bucketed
@@ -125,34 +128,31 @@ def aggregate_by_bucket(
     scope: Scope,
     aggregations: Sequence[pl.Expr],
     *,
-    by_type: bool = True,
     all_types: bool = True,
-    extra_keys: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """Aggregate per owned bucket of every grain, per job type and/or over all types ('*').
+    """Aggregate per owned bucket of every grain, per job type and over all types ('*' rows,
+    unless `all_types` is False).
 
-    Returns the bucket keys (bucket_grain, bucket_start, tenant, job_type), `extra_keys`, then the
-    aggregations' outputs; only buckets that hold at least one row appear.
+    Returns the bucket keys (bucket_grain, bucket_start, tenant, job_type), then the aggregations'
+    outputs; only buckets that hold at least one row appear.
     """
+    in_window = frame.filter(within(time_column, scope.start, scope.end))
     parts: list[pl.DataFrame] = []
     for grain in GRAINS:
-        bucketed = assign_bucket(frame, time_column, grain, scope)
-        keys = ["tenant", "bucket_start", *extra_keys]
-        if by_type:
-            parts.append(
-                bucketed.group_by([*keys, "job_type"])
-                .agg(aggregations)
-                .with_columns(bucket_grain=pl.lit(grain))
-            )
+        bucketed = _owned_rows(in_window, time_column, grain, scope)
+        parts.append(
+            bucketed.group_by("tenant", "bucket_start", "job_type")
+            .agg(aggregations)
+            .with_columns(bucket_grain=pl.lit(grain))
+        )
         if all_types:
             parts.append(
-                bucketed.group_by(keys)
+                bucketed.group_by("tenant", "bucket_start")
                 .agg(aggregations)
                 .with_columns(bucket_grain=pl.lit(grain), job_type=pl.lit(ALL_TYPES))
             )
     combined = pl.concat([with_string_keys(part) for part in parts], how="diagonal_relaxed")
-    ordered = [*BUCKET_KEYS, *extra_keys]
-    return combined.select(*ordered, pl.exclude(ordered)).sort(ordered)
+    return combined.select(*BUCKET_KEYS, pl.exclude(BUCKET_KEYS)).sort(BUCKET_KEYS)
 
 
 def restrict_to_scope(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:

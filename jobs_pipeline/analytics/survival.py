@@ -126,7 +126,7 @@ def _summarise(samples: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def trailing_samples(runs: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
-    """KM samples of `runs` (tenant, job_type, started_at, run_end, end_kind) as known at `cutoff`.
+    """KM samples of `runs` (tenant, job_type, started_at, run_end, done) as known at `cutoff`.
 
     A run that ended after the cutoff is censored at cutoff - started_at: the baseline uses no
     knowledge from after the instant it serves.
@@ -137,12 +137,12 @@ def trailing_samples(runs: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
         "tenant",
         "job_type",
         duration_s=seconds_between(pl.col("started_at"), known_end),
-        event=(pl.col("end_kind") == "done") & (pl.col("run_end") <= cutoff_lit),
+        event=pl.col("done") & (pl.col("run_end") <= cutoff_lit),
     ).filter(pl.col("duration_s").is_not_null())
 
 
 def sorted_runs(jobs: pl.DataFrame) -> pl.DataFrame:
-    """The started runs (tenant, job_type, started_at, run_end, end_kind), sorted by started_at."""
+    """The started runs (tenant, job_type, started_at, run_end, done: completed?), sorted by started_at."""
     return pick(
         jobs,
         pl.col("started_at").is_not_null() & pl.col("run_end").is_not_null(),
@@ -150,7 +150,7 @@ def sorted_runs(jobs: pl.DataFrame) -> pl.DataFrame:
         "job_type",
         "started_at",
         "run_end",
-        "end_kind",
+        (pl.col("end_kind") == "done").alias("done"),
     ).sort("started_at")
 
 
