@@ -75,7 +75,7 @@ def test_serve_prints_the_url_serves_and_stops_on_ctrl_c(http: httpx.Client) -> 
         assert statuses == [200] * 5 + [429]
         assert http.get(base_url + "/_twin/truth").json()
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=60) == 0  # generous: a loaded CI machine is slow to wind down
     finally:
         if process.poll() is None:
             process.kill()
