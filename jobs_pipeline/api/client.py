@@ -255,13 +255,13 @@ class JobsClient:
             raise NetworkError(
                 f"no response from the API within {self.timeout:g} s ({type(exc).__name__})",
                 target=target,
-            ) from exc
+            ) from None  # the httpx cause holds the request, Authorization header included
         except httpx.RequestError as exc:
             self._log_exchange(target, type(exc).__name__, started)
             detail = scrub(shorten(str(exc) or type(exc).__name__), self._api_key)
             raise NetworkError(
                 f"could not talk to the API ({type(exc).__name__}: {detail})", target=target
-            ) from exc
+            ) from None  # the httpx cause holds the request, Authorization header included
         self._log_exchange(target, str(response.status_code), started)
         if response.is_success:
             return self._page(response, target, status, target_id, limit, offset)
@@ -278,12 +278,12 @@ class JobsClient:
     ) -> Page:
         try:
             payload = json.loads(response.content)
-        except (ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError):
             raise MalformedResponseError(
                 f"the API's response body is not valid JSON (truncated? {len(response.content)} bytes)",
                 target=target,
                 status=response.status_code,
-            ) from exc
+            ) from None  # the decoder's cause keeps the whole body, which a server may fill with the key
         try:
             records = extract_records(payload)
         except EnvelopeError as exc:
