@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,14 +16,7 @@ from typing import TYPE_CHECKING
 
 from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
-from jobs_pipeline.archive import (
-    ArchiveBusyError,
-    ArchivePaths,
-    SyncSummary,
-    apply_capture,
-    check_writable,
-    open_writer,
-)
+from jobs_pipeline.archive import SyncSummary, apply_capture, open_writer
 from jobs_pipeline.archive.state import load_capture_state
 from jobs_pipeline.capture.ledger import JobsSource
 from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
@@ -98,7 +90,6 @@ class SyncConfig:
 
 def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSummary:
     """Run one sync. On any failure the archive is exactly as it was and the error propagates."""
-    paths = ArchivePaths.for_db(config.db_path)
     # The client first: it checks the URL and the key, so a configuration error writes nothing.
     owned = (
         None
@@ -112,11 +103,16 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
         )
     )
     client: JobsSource = source if source is not None else owned  # type: ignore[assignment]
-    holds_syncs = paths.store.exists()  # until the store is open under the lock, assume it does
     try:
-        check_writable(config.db_path)
-        with open_writer(config.db_path, lock_timeout=config.lock_timeout, publish=config.publish) as conn:
-            holds_syncs = _holds_syncs(conn)
+        # A failed first sync leaves no half-made archive behind: open_writer removes the writer
+        # directory while it still holds the lock, and only when the store holds no applied sync
+        # (never on ArchiveBusyError, never another process's committed first sync).
+        with open_writer(
+            config.db_path,
+            lock_timeout=config.lock_timeout,
+            publish=config.publish,
+            discard_empty_on_error=True,
+        ) as conn:
             state = load_capture_state(conn, config.tenant)
             result = capture(
                 client,
@@ -125,20 +121,9 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
                 open_gaps=load_open_gaps(conn, config.tenant),
             )
             return apply_capture(conn, result)
-    except BaseException as exc:
-        # A failed first sync leaves no half-made archive behind. Never remove what is not ours:
-        # not while another sync holds the lock (its first sync may be under way), and not once
-        # the store holds an applied sync (another process's first sync may have finished first).
-        if not holds_syncs and not isinstance(exc, ArchiveBusyError):
-            shutil.rmtree(paths.writer_dir, ignore_errors=True)
-        raise
     finally:
         if owned is not None:
             owned.close()
-
-
-def _holds_syncs(conn: duckdb.DuckDBPyConnection) -> bool:
-    return bool(conn.execute("SELECT count(*) FROM sync_runs").fetchall()[0][0])
 
 
 def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:

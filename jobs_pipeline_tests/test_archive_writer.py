@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
+import jobs_pipeline.archive.lock as lock_module
+import jobs_pipeline.archive.writer as writer_module
 from jobs_pipeline.archive import (
     ArchiveBusyError,
     ArchiveError,
@@ -26,7 +30,7 @@ from jobs_pipeline.archive import (
     open_for_analysis,
     open_writer,
 )
-from jobs_pipeline.archive.lock import describe_holder
+from jobs_pipeline.archive.lock import describe_holder, writer_lock
 from jobs_pipeline_tests.test_archive_builders import at, make_job, make_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +193,111 @@ def test_a_crashed_writer_leaves_no_lock_behind(tmp_path: Path, children: list[C
     holder.proc.wait(timeout=30)
     sync(db, "s1", 1, "j1", lock_timeout=0)
     assert published_jobs(db) == 1
+
+
+@pytest.fixture
+def waiter_waits(monkeypatch: pytest.MonkeyPatch) -> list[threading.Event]:
+    """Events set each time the thread named "waiter" starts waiting on a lock file it has opened."""
+    events = [threading.Event() for _ in range(4)]
+    calls = 0
+    original = lock_module._acquire
+
+    def acquire(fd: int, **kwargs: Any) -> None:
+        nonlocal calls
+        if threading.current_thread().name == "waiter":
+            events[calls].set()
+            calls += 1
+        original(fd, **kwargs)
+
+    monkeypatch.setattr(lock_module, "_acquire", acquire)
+    return events
+
+
+def test_a_waiter_whose_lock_file_was_removed_locks_a_new_one(
+    tmp_path: Path, waiter_waits: list[threading.Event]
+) -> None:
+    """Regression: the holder (a failed first sync) removed the writer directory, lock file included;
+    the waiter then got a lock on the deleted file and went on with no directory and no lock file."""
+    paths = check_writable(tmp_path / "archive.duckdb")
+    seen: dict[str, object] = {}
+
+    def waiter() -> None:
+        with writer_lock(paths.lock_file, timeout=30, archive_label="test"):
+            seen["lock file"] = paths.lock_file.is_file()
+            seen["holder"] = describe_holder(paths.lock_file).startswith(f"pid {os.getpid()}, since 20")
+            try:
+                with writer_lock(paths.lock_file, timeout=0, archive_label="test"):
+                    seen["another writer"] = "got in too"
+            except ArchiveBusyError:
+                seen["another writer"] = "busy"
+            except OSError as exc:
+                seen["another writer"] = repr(exc)
+
+    thread = threading.Thread(target=waiter, name="waiter")
+    with writer_lock(paths.lock_file, timeout=0, archive_label="test"):
+        thread.start()
+        assert waiter_waits[0].wait(30)  # the waiter has the lock file open and waits on it
+        shutil.rmtree(paths.writer_dir)
+    thread.join(30)
+    assert seen == {"lock file": True, "holder": True, "another writer": "busy"}
+
+
+def test_a_waiter_whose_lock_file_was_replaced_waits_for_the_new_holder(
+    tmp_path: Path, waiter_waits: list[threading.Event]
+) -> None:
+    """The removed lock file was recreated and locked by a third sync meanwhile: the waiter must wait
+    for that one, not run beside it on the old file."""
+    paths = check_writable(tmp_path / "archive.duckdb")
+    entered = threading.Event()
+
+    def waiter() -> None:
+        with writer_lock(paths.lock_file, timeout=30, archive_label="test"):
+            entered.set()
+
+    thread = threading.Thread(target=waiter, name="waiter")
+    third = writer_lock(paths.lock_file, timeout=0, archive_label="test")
+    with writer_lock(paths.lock_file, timeout=0, archive_label="test"):
+        thread.start()
+        assert waiter_waits[0].wait(30)
+        shutil.rmtree(paths.writer_dir)
+        check_writable(paths.published)
+        third.__enter__()  # a third sync arrives now: a new directory and lock file, locked
+    try:
+        assert waiter_waits[1].wait(10)  # the waiter noticed and now waits on the new file
+        assert not entered.is_set()
+    finally:
+        third.__exit__(None, None, None)
+    thread.join(30)
+    assert entered.is_set()
+
+
+def test_a_failed_first_write_is_discarded_before_the_lock_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "archive.duckdb"
+    paths = ArchivePaths.for_db(db)
+    lock_during_discard: list[str] = []
+    original = writer_module._discard_writer_dir
+
+    def discard(p: ArchivePaths) -> None:
+        try:
+            with writer_lock(p.lock_file, timeout=0, archive_label="probe"):
+                lock_during_discard.append("free")
+        except ArchiveBusyError:
+            lock_during_discard.append("held")
+        original(p)
+
+    monkeypatch.setattr(writer_module, "_discard_writer_dir", discard)
+    with pytest.raises(RuntimeError, match="first sync failed"), open_writer(db, discard_empty_on_error=True):
+        raise RuntimeError("first sync failed")
+    assert lock_during_discard == ["held"]
+    assert list(tmp_path.iterdir()) == []  # nothing half-made left behind
+
+    sync(db, "s1", 1, "j1")
+    with pytest.raises(RuntimeError, match="later sync failed"), open_writer(db, discard_empty_on_error=True):
+        raise RuntimeError("later sync failed")
+    assert lock_during_discard == ["held"]  # a store holding a sync is never discarded
+    assert paths.store.is_file() and published_jobs(db) == 1
 
 
 def test_an_open_analyst_session_does_not_stop_the_writer(tmp_path: Path, children: list[Child]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import jobs_pipeline.archive.lock as lock_module
 from benchmarks.soak import (
     KEY,
     REPO_ROOT,
@@ -33,6 +34,7 @@ from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.archive import (
     ArchiveBusyError,
     ArchivePaths,
+    SyncSummary,
     check_writable,
     open_for_analysis,
     open_writer,
@@ -190,6 +192,61 @@ def test_a_failed_sync_after_anothers_first_sync_keeps_its_data(
     assert failure and "500" in str(failure[0])
     with open_store(soak.db) as conn:  # the first sync's data is still in the store
         assert conn.execute("SELECT count(*) FROM sync_runs").fetchall() == [(1,)]
+
+
+class ApiGoneAfterRelease:
+    """A source whose first request waits until released, then fails: a first sync that fails."""
+
+    def __init__(self) -> None:
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def list_jobs(self, **kwargs: Any) -> Any:
+        self.holding.set()
+        self.release.wait(30)
+        raise ConnectionError("the API went away")
+
+
+def test_a_sync_waiting_on_a_failed_first_sync_proceeds(
+    soak: SoakTwin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a failed first sync removed the writer directory, lock file included, once it had
+    released the lock; the sync waiting on that lock file then held a lock on a deleted file and
+    failed ("cannot open the archive store"), or could have run beside a third sync."""
+    waiting = threading.Event()
+    original = lock_module._acquire
+
+    def acquire(fd: int, **kwargs: Any) -> None:
+        if threading.current_thread().name == "waiter":
+            waiting.set()
+        original(fd, **kwargs)
+
+    monkeypatch.setattr(lock_module, "_acquire", acquire)
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, source: Any) -> None:
+        config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db, lock_timeout=60)
+        try:
+            outcomes[name] = run_sync(config, source=source)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    failing = ApiGoneAfterRelease()
+    first = threading.Thread(target=run, args=("first", failing), name="first")
+    first.start()
+    assert failing.holding.wait(30)  # the first sync holds the lock, its store created
+    waiter = threading.Thread(target=run, args=("waiter", soak.client), name="waiter")
+    waiter.start()
+    assert waiting.wait(30)  # the waiter has the lock file open and waits on it
+    failing.release.set()
+    first.join(60)
+    waiter.join(60)
+    assert isinstance(outcomes["first"], ConnectionError)
+    assert isinstance(outcomes["waiter"], SyncSummary), outcomes["waiter"]
+    paths = ArchivePaths.for_db(soak.db)
+    assert paths.store.is_file() and paths.lock_file.is_file()
+    assert sync_count(soak.db) == 1
+    assert archive_invariant_violations(soak.db) == []
+    assert archive_truth_violations(soak.db, soak.truth()) == []
 
 
 def test_a_busy_archive_leaves_the_archive_untouched(soak: SoakTwin) -> None:

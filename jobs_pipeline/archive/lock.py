@@ -6,6 +6,12 @@ wait politely for a manual one (bounded by `timeout`), then fail with a message 
 the archive and since when (the holder writes its pid and start time into the lock file).
 The kernel drops a flock when its holder dies, so a crashed sync never leaves a stale lock behind;
 the pid text left in the file is then merely overwritten by the next holder.
+
+A flock belongs to an inode, not to a path. A failed first sync removes the whole writer directory,
+lock file included, while it still holds the lock (`open_writer`): a sync that was waiting on that
+file then gets a lock on a file nobody else can find any more, and a third sync would create a new
+lock file and write beside it. So a waiter, once it has the flock, checks that the file it locked
+is still the one at the path, and starts again on the new one (recreating the directory) if not.
 """
 
 from __future__ import annotations
@@ -33,9 +39,9 @@ def writer_lock(lock_file: Path, *, timeout: float, archive_label: str) -> Itera
 
     Waits up to `timeout` seconds (0 = a single try), then raises ArchiveBusyError naming the holder.
     """
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + max(timeout, 0.0)
+    fd = _lock_current_file(lock_file, deadline=deadline, archive_label=archive_label)
     try:
-        _acquire(fd, timeout=timeout, lock_file=lock_file, archive_label=archive_label)
         try:
             _write_holder(fd)
             yield
@@ -47,8 +53,40 @@ def writer_lock(lock_file: Path, *, timeout: float, archive_label: str) -> Itera
         os.close(fd)
 
 
-def _acquire(fd: int, *, timeout: float, lock_file: Path, archive_label: str) -> None:
-    deadline = time.monotonic() + max(timeout, 0.0)
+def _lock_current_file(lock_file: Path, *, deadline: float, archive_label: str) -> int:
+    """Open and flock the lock file found at `lock_file`; return its descriptor, locked.
+
+    While we waited, the holder may have removed the file (a failed first sync removes the writer
+    directory): the lock we then get guards nothing. Start again on whatever is at the path now.
+    """
+    while True:
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # The writer directory itself is gone (removed after `check_writable` made it).
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            _acquire(fd, deadline=deadline, lock_file=lock_file, archive_label=archive_label)
+            if _is_at_path(fd, lock_file):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # releases the lock on the removed file
+
+
+def _is_at_path(fd: int, lock_file: Path) -> bool:
+    """Is the open file `fd` the very file now at `lock_file` (not one unlinked or replaced)?"""
+    try:
+        on_disk = os.stat(lock_file)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _acquire(fd: int, *, deadline: float, lock_file: Path, archive_label: str) -> None:
     pause = _FIRST_PAUSE
     while True:
         try:

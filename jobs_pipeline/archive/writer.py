@@ -17,6 +17,11 @@ notebook open):
   a warning is logged and the next successful write publishes it.
 * On an exception inside the block nothing is published (the transaction in `apply_capture` has
   already been rolled back) and the exception propagates.
+* `discard_empty_on_error=True` (what `run_sync` asks for): when opening or the block fails and the
+  store holds no applied sync (a failed first sync), the writer directory is removed, lock file
+  included, BEFORE the lock is released: no half-made archive stays behind, and no other sync can
+  have taken the lock and started on that store in between. Syncs waiting on the removed lock file
+  notice and start again on a new one (`lock.py`).
 
 Analysts use `open_for_analysis` (reader.py), or `duckdb -readonly <path>` from the CLI. Even a
 read-write session on the published copy cannot block the writer (the rename replaces the file
@@ -25,8 +30,10 @@ under it), but whatever it writes there is discarded at the next publish.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -49,25 +56,59 @@ def open_writer(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     publish: bool = True,
+    discard_empty_on_error: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Lock, open (creating or upgrading) the private store, yield a read-write connection, publish.
 
     Raises ArchiveNotWritableError, ArchiveBusyError, ArchiveVersionError (all ArchiveError).
     `publish=False` skips publishing (e.g. several writes in a row; the last one publishes).
+    `discard_empty_on_error=True` removes the writer directory when opening or the block fails on a
+    store that holds no applied sync (a failed first sync leaves nothing behind).
     """
-    paths = check_writable(db_path)
+    try:
+        paths = check_writable(db_path)
+    except BaseException:
+        if discard_empty_on_error:
+            # Not locked: only an EMPTY writer directory (one this call may just have made) goes.
+            with contextlib.suppress(OSError):
+                ArchivePaths.for_db(db_path).writer_dir.rmdir()
+        raise
     label = str(paths.published)
+    # Never on ArchiveBusyError: what is in the directory then belongs to the sync holding the lock.
     with writer_lock(paths.lock_file, timeout=lock_timeout, archive_label=label):
-        conn = _open_store(paths, label)
+        store_existed = paths.store.exists()
+        try:
+            conn = _open_store(paths, label)
+        except BaseException:
+            if discard_empty_on_error and not store_existed:
+                _discard_writer_dir(paths)
+            raise
         try:
             yield conn
         except BaseException:
+            # Checked now, under the lock, on the store itself: another process's first sync may
+            # have committed before we got the lock, and that store is not ours to remove.
+            empty = discard_empty_on_error and _holds_no_sync(conn)
             _close_quietly(conn)
+            if empty:
+                _discard_writer_dir(paths)
             raise
         conn.execute("CHECKPOINT")
         conn.close()
         if publish:
             publish_or_warn(paths)
+
+
+def _holds_no_sync(conn: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        return conn.execute("SELECT count(*) FROM sync_runs").fetchall()[0][0] == 0
+    except duckdb.Error:
+        return False  # cannot tell: keep it
+
+
+def _discard_writer_dir(paths: ArchivePaths) -> None:
+    """Remove the writer directory, lock file included, while the caller still holds the lock."""
+    shutil.rmtree(paths.writer_dir, ignore_errors=True)
 
 
 def publish_or_warn(paths: ArchivePaths) -> bool:
