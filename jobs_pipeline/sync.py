@@ -6,24 +6,17 @@ own. This module never imports dagster (the CLI's `sync` must start fast).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
 from jobs_pipeline.archive import SyncSummary, apply_capture, open_writer
-from jobs_pipeline.archive.state import load_capture_state
+from jobs_pipeline.archive.state import load_capture_state, load_open_gaps
 from jobs_pipeline.capture.ledger import JobsSource
 from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
-from jobs_pipeline.capture.types import Gap
-
-if TYPE_CHECKING:
-    import duckdb
 
 DEFAULT_BASE_URL = "https://api.devana.ai"
 DEFAULT_DB_PATH = "jobs_archive.duckdb"
@@ -124,24 +117,3 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
     finally:
         if owned is not None:
             owned.close()
-
-
-def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:
-    """The gaps the tenant's last sync recorded: the next sync looks into them again."""
-    # fetchall, not fetchone: DuckDB 2 refuses new work on a connection with an unfinished result.
-    rows = conn.execute(
-        "SELECT gaps FROM sync_runs WHERE tenant = ? ORDER BY observed_at DESC, finished_at DESC LIMIT 1",
-        [tenant],
-    ).fetchall()
-    if not rows or rows[0][0] is None:
-        return []
-    row = rows[0]
-    return [
-        Gap(
-            slice=g["slice"],
-            reason=g["reason"],
-            created_from=datetime.fromisoformat(g["created_from"]) if g.get("created_from") else None,
-            created_to=datetime.fromisoformat(g["created_to"]) if g.get("created_to") else None,
-        )
-        for g in json.loads(row[0])
-    ]

@@ -1,4 +1,4 @@
-"""load_capture_state: the planner's view of one tenant."""
+"""load_capture_state and load_open_gaps: the planner's view of one tenant."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import duckdb
 
 from jobs_pipeline.archive.merge import apply_capture
-from jobs_pipeline.archive.state import KNOWN_WINDOW, load_capture_state
+from jobs_pipeline.archive.state import KNOWN_WINDOW, load_capture_state, load_open_gaps
 from jobs_pipeline.capture.types import Gap, KnownJob, Vanished
 from jobs_pipeline_tests.test_archive_builders import at, make_job, make_result, memory_archive
 
@@ -84,6 +84,26 @@ def test_state_is_per_tenant() -> None:
     assert (acme.last_observed_at, set(acme.known)) == (at(minutes=1), {"a"})
     assert set(load_capture_state(conn, "globex").known) == {"g"}
     assert load_capture_state(conn, "initech").last_observed_at is None
+
+
+def test_open_gaps_are_those_of_the_tenants_last_sync() -> None:
+    conn = memory_archive()
+    assert load_open_gaps(conn, "acme") == []  # no sync yet
+    older = [Gap("DONE", "cap", None, at(minutes=-30))]
+    latest = [
+        Gap("PENDING", "cap", at(minutes=-90, ms=7), at(minutes=-30)),
+        Gap("known-active", "behind-cap", at(minutes=-80), at(minutes=-70)),
+        Gap("*", "budget", None, None),
+    ]
+    apply_capture(conn, make_result("s1", at(minutes=1), gaps=older))
+    apply_capture(conn, make_result("s2", at(minutes=6), gaps=latest))
+    apply_capture(conn, make_result("g1", at(minutes=9), tenant="globex"))
+    gaps = load_open_gaps(conn, "acme")
+    assert gaps == latest  # slice, reason and exact bounds survive the JSON round trip
+    assert all(g.created_from.tzinfo is not None for g in gaps if g.created_from is not None)
+    assert load_open_gaps(conn, "globex") == []  # its last sync saw everything
+    apply_capture(conn, make_result("s3", at(minutes=11)))
+    assert load_open_gaps(conn, "acme") == []  # a later complete sync closes them
 
 
 def test_state_of_forty_thousand_jobs_loads_fast() -> None:

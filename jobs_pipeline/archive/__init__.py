@@ -4,7 +4,8 @@ Public API:
 * `open_writer(db_path, *, lock_timeout=120)` - context manager yielding the writer's connection
   (lock, migrations, publish on exit); `check_writable(db_path)` to fail fast before any API call.
 * `apply_capture(conn, result) -> SyncSummary` - apply one CaptureResult atomically.
-* `load_capture_state(conn, tenant) -> CaptureState` - the planner's input.
+* `load_capture_state(conn, tenant) -> CaptureState` and `load_open_gaps(conn, tenant) -> list[Gap]` -
+  the planner's input.
 * `open_for_analysis(db_path)` - read-only connection on the published copy.
 * Errors: `ArchiveError` and its subclasses.
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from jobs_pipeline.archive.paths import ArchivePaths, check_writable
     from jobs_pipeline.archive.reader import open_for_analysis
     from jobs_pipeline.archive.schema import SCHEMA_VERSION
-    from jobs_pipeline.archive.state import load_capture_state
+    from jobs_pipeline.archive.state import load_capture_state, load_open_gaps
     from jobs_pipeline.archive.summary import SyncSummary
     from jobs_pipeline.archive.writer import open_writer
 
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "open_for_analysis": "reader",
     "SCHEMA_VERSION": "schema",
     "load_capture_state": "state",
+    "load_open_gaps": "state",
     "SyncSummary": "summary",
     "open_writer": "writer",
 }
@@ -71,6 +73,7 @@ __all__ = [
     "apply_capture_frames",
     "check_writable",
     "load_capture_state",
+    "load_open_gaps",
     "migrate",
     "open_for_analysis",
     "open_writer",

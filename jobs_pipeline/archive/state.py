@@ -1,7 +1,9 @@
-"""`load_capture_state`: what the archive knows of one tenant, as the planner's input (`CaptureState`)."""
+"""What the archive knows of one tenant, as the planner's input: `load_capture_state` (`CaptureState`)
+and `load_open_gaps` (what the last sync could not see, to look at again)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -10,7 +12,7 @@ import polars as pl
 from jobs_pipeline.api.models import RETENTION_HOURS
 from jobs_pipeline.archive.schema import SYNC_STATUS_OK
 from jobs_pipeline.archive.session import query_frame
-from jobs_pipeline.capture.types import CaptureState, KnownJob
+from jobs_pipeline.capture.types import CaptureState, Gap, KnownJob
 
 # Jobs created this long before the last sync may still be in the API's window at the next one;
 # the margin absorbs clock skew between syncs.
@@ -48,6 +50,27 @@ def load_capture_state(conn: duckdb.DuckDBPyConnection, tenant: str) -> CaptureS
         last_coverage_complete=last_coverage_complete,
         known=_known_jobs(known),
     )
+
+
+def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:
+    """The gaps the tenant's last sync recorded: the next sync looks into them again."""
+    # fetchall, not fetchone: DuckDB 2 refuses new work on a connection with an unfinished result.
+    rows = conn.execute(
+        "SELECT gaps FROM sync_runs WHERE tenant = ? ORDER BY observed_at DESC, finished_at DESC LIMIT 1",
+        [tenant],
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        return []
+    row = rows[0]
+    return [
+        Gap(
+            slice=g["slice"],
+            reason=g["reason"],
+            created_from=datetime.fromisoformat(g["created_from"]) if g.get("created_from") else None,
+            created_to=datetime.fromisoformat(g["created_to"]) if g.get("created_to") else None,
+        )
+        for g in json.loads(row[0])
+    ]
 
 
 def _known_jobs(rows: pl.DataFrame) -> dict[str, KnownJob]:
