@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,37 +84,35 @@ class SyncConfig:
 
 def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSummary:
     """Run one sync. On any failure the archive is exactly as it was and the error propagates."""
-    # The client first: it checks the URL and the key, so a configuration error writes nothing.
-    owned = (
-        None
-        if source is not None
-        else JobsClient(
-            config.base_url,
-            config.api_key,
-            timeout=config.timeout,
-            rate_limit=config.rate_limit,
-            rate_window_seconds=config.rate_window_seconds,
-        )
-    )
-    client: JobsSource = source if source is not None else owned  # type: ignore[assignment]
-    try:
+    with ExitStack() as stack:
+        if source is None:
+            # Ours to close, whatever happens next. Created first: it checks the URL and the key,
+            # so a configuration error writes nothing.
+            source = stack.enter_context(
+                JobsClient(
+                    config.base_url,
+                    config.api_key,
+                    timeout=config.timeout,
+                    rate_limit=config.rate_limit,
+                    rate_window_seconds=config.rate_window_seconds,
+                )
+            )
         # A failed first sync leaves no half-made archive behind: open_writer removes the writer
         # directory while it still holds the lock, and only when the store holds no applied sync
         # (never on ArchiveBusyError, never another process's committed first sync).
-        with open_writer(
-            config.db_path,
-            lock_timeout=config.lock_timeout,
-            publish=config.publish,
-            discard_empty_on_error=True,
-        ) as conn:
-            state = load_capture_state(conn, config.tenant)
-            result = capture(
-                client,
-                state,
-                PlannerSettings(budget=config.request_budget),
-                open_gaps=load_open_gaps(conn, config.tenant),
+        conn = stack.enter_context(
+            open_writer(
+                config.db_path,
+                lock_timeout=config.lock_timeout,
+                publish=config.publish,
+                discard_empty_on_error=True,
             )
-            return apply_capture(conn, result)
-    finally:
-        if owned is not None:
-            owned.close()
+        )
+        state = load_capture_state(conn, config.tenant)
+        result = capture(
+            source,
+            state,
+            PlannerSettings(budget=config.request_budget),
+            open_gaps=load_open_gaps(conn, config.tenant),
+        )
+        return apply_capture(conn, result)

@@ -7,6 +7,7 @@ archive the way an analyst does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typer.testing import CliRunner
 
 from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.api.errors import ApiError
-from jobs_pipeline.archive import ArchivePaths, open_for_analysis
+from jobs_pipeline.archive import ArchiveBusyError, ArchivePaths, open_for_analysis
+from jobs_pipeline.archive.lock import writer_lock
 from jobs_pipeline.cli.main import app
 from jobs_pipeline.sync import SyncConfig, run_sync
 from jobs_pipeline_tests.conftest import TWIN_KEY, MakeTwin, ServedTwin
@@ -271,6 +273,37 @@ def test_a_rerun_at_the_same_instant_writes_nothing_new(busy_harness: Harness) -
     again = h.sync()
     assert again.jobs_new == 0 and again.jobs_changed == 0
     assert {t: h.rows(f"SELECT count(*) FROM {t}")[0][0] for t in counts} == counts
+
+
+def test_run_sync_closes_the_client_it_made_whatever_happens_and_never_the_callers(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[JobsClient] = []
+    closed: list[JobsClient] = []
+    original_init, original_close = JobsClient.__init__, JobsClient.close
+
+    def init(self: JobsClient, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        made.append(self)
+
+    def close(self: JobsClient) -> None:
+        closed.append(self)
+        original_close(self)
+
+    monkeypatch.setattr(JobsClient, "__init__", init)
+    monkeypatch.setattr(JobsClient, "close", close)
+    monkeypatch.setattr(JobsClient, "_backoff", lambda self, state: 0.0)
+    config = harness.config  # no source passed: run_sync makes its own client
+
+    run_sync(config)  # a sync that succeeds
+    paths = ArchivePaths.for_db(harness.db)
+    with writer_lock(paths.lock_file, timeout=0, archive_label="test"), pytest.raises(ArchiveBusyError):
+        run_sync(replace(config, lock_timeout=0))  # fails before the archive is opened
+    harness.sync()  # the caller's client: used, not closed
+    harness.twin.faults.fail_next(50, "500")
+    with pytest.raises(ApiError):
+        run_sync(config)  # fails mid-sync
+    assert len(made) == 3 and closed == made
 
 
 def test_the_wrong_key_exits_non_zero_and_writes_nothing(
