@@ -1,7 +1,8 @@
-"""Shared helpers of the analytics tests: the archive contract's DDL, random archives, comparisons.
+"""Shared helpers of the analytics tests: archives of random jobs, comparisons.
 
-The DDL is a local copy of the archive contract (the real archive module may not exist yet):
-keep it identical to the contract. The tests at the bottom check the helpers themselves.
+The tables are made by the archive's own migrations (`jobs_pipeline.archive.migrations.migrate`),
+constraints included, so the analytics tests always run against the real schema. The tests at the
+bottom check the helpers themselves.
 """
 
 from __future__ import annotations
@@ -16,32 +17,16 @@ import duckdb
 import polars as pl
 from hypothesis import strategies as st
 
-ARCHIVE_DDL: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS jobs (
-        tenant VARCHAR, job_id VARCHAR, user_id VARCHAR, target_id VARCHAR, job_type VARCHAR,
-        status VARCHAR, status_inferred BOOLEAN, progress INTEGER, error VARCHAR, metadata JSON,
-        created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, updated_at TIMESTAMPTZ,
-        first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, vanished_at TIMESTAMPTZ, last_sync_id VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS job_status_changes (
-        tenant VARCHAR, job_id VARCHAR, from_status VARCHAR, to_status VARCHAR, changed_at TIMESTAMPTZ,
-        changed_after TIMESTAMPTZ, changed_before TIMESTAMPTZ, source VARCHAR, sync_id VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS job_snapshots (
-        tenant VARCHAR, sync_id VARCHAR, job_id VARCHAR, observed_at TIMESTAMPTZ, status VARCHAR,
-        progress INTEGER, updated_at TIMESTAMPTZ, error VARCHAR, metadata JSON, payload JSON)""",
-    """CREATE TABLE IF NOT EXISTS sync_runs (
-        tenant VARCHAR, sync_id VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
-        observed_at TIMESTAMPTZ, requests INTEGER, pages INTEGER, jobs_seen INTEGER, jobs_new INTEGER,
-        jobs_changed INTEGER, jobs_vanished INTEGER, coverage_complete BOOLEAN, gaps JSON, status VARCHAR,
-        error VARCHAR, rate_limited INTEGER, rejects INTEGER)""",
-)
+from jobs_pipeline.archive.migrations import migrate, schema_version
+from jobs_pipeline.archive.schema import SCHEMA_VERSION, TABLES
 
 JOB_TYPES = ("EXTRACTION", "EMBEDDING", "SYNC", "IMPORT", "TRANSCRIPTION", "GENERATION")
 BASE = datetime(2024, 10, 7, tzinfo=UTC)  # a Monday
 
 
 def create_archive(conn: duckdb.DuckDBPyConnection) -> None:
-    for statement in ARCHIVE_DDL:
-        conn.sql(statement)
+    """The archive's tables, by its own migrations (a no-op on an archive already up to date)."""
+    migrate(conn)
 
 
 @dataclass
@@ -67,6 +52,22 @@ class Archive:
             names = ", ".join(columns)
             conn.sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM _rows")
             conn.unregister("_rows")
+
+
+def insert_sync_run(
+    conn: duckdb.DuckDBPyConnection,
+    tenant: str,
+    sync_id: str,
+    observed_at: datetime,
+    error: str | None = None,
+) -> None:
+    """A complete sync_runs row (every NOT NULL column filled) for a sync that saw nothing new."""
+    conn.execute(
+        """INSERT INTO sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages,
+               jobs_seen, jobs_new, jobs_changed, jobs_vanished, coverage_complete, gaps, status, error)
+           VALUES ($tenant, $sync_id, $at, $at, $at, 1, 1, 0, 0, 0, 0, true, '[]', 'ok', $error)""",
+        {"tenant": tenant, "sync_id": sync_id, "at": observed_at, "error": error},
+    )
 
 
 def _overrides(columns: list[str]) -> dict[str, Any]:
@@ -251,7 +252,7 @@ def add_snapshots(archive: Archive, job_id: str, d: JobDraw, started: datetime, 
                 "updated_at": observed,
                 "error": None,
                 "metadata": None,
-                "payload": None,
+                "payload": json.dumps({"id": job_id, "status": "IN_PROGRESS"}),
             }
         )
     archive.snapshots.append(
@@ -265,7 +266,7 @@ def add_snapshots(archive: Archive, job_id: str, d: JobDraw, started: datetime, 
             "updated_at": ended,
             "error": None,
             "metadata": None,
-            "payload": None,
+            "payload": json.dumps({"id": job_id, "status": "DONE"}),
         }
     )
 
@@ -349,61 +350,22 @@ def fresh_connection(archive: Archive) -> duckdb.DuckDBPyConnection:
 # Tests of the helpers themselves
 
 
-def test_ddl_matches_the_archive_contract() -> None:
+def test_fixture_archives_have_the_real_schema() -> None:
     conn = duckdb.connect()
     create_archive(conn)
+    create_archive(conn)  # again, as Archive.insert does on an existing archive
+    assert schema_version(conn) == SCHEMA_VERSION
     columns = conn.sql(
-        "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() GROUP BY table_name"
+        "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+        "WHERE NOT internal GROUP BY table_name"
     ).fetchall()
-    got = {name: cols for name, cols in columns}
-    assert got["jobs"] == [
-        "tenant",
-        "job_id",
-        "user_id",
-        "target_id",
-        "job_type",
-        "status",
-        "status_inferred",
-        "progress",
-        "error",
-        "metadata",
-        "created_at",
-        "started_at",
-        "completed_at",
-        "updated_at",
-        "first_seen_at",
-        "last_seen_at",
-        "vanished_at",
-        "last_sync_id",
-    ]
-    assert got["job_status_changes"] == [
-        "tenant",
-        "job_id",
-        "from_status",
-        "to_status",
-        "changed_at",
-        "changed_after",
-        "changed_before",
-        "source",
-        "sync_id",
-    ]
-    assert got["job_snapshots"] == [
-        "tenant",
-        "sync_id",
-        "job_id",
-        "observed_at",
-        "status",
-        "progress",
-        "updated_at",
-        "error",
-        "metadata",
-        "payload",
-    ]
-    assert (
-        got["sync_runs"][0] == "tenant"
-        and "coverage_complete" in got["sync_runs"]
-        and len(got["sync_runs"]) == 17
-    )
+    assert {name: tuple(cols) for name, cols in columns} == TABLES
+    # Every column the helpers fill exists, and their rows satisfy the archive's constraints.
+    archive = random_archive(seed=5, n_jobs=300, days=2, as_of=BASE + timedelta(days=2))
+    assert archive.jobs and archive.snapshots
+    archive.insert(conn)
+    assert set(archive.jobs[0]) == set(TABLES["jobs"])
+    assert set(archive.snapshots[0]) == set(TABLES["job_snapshots"])
 
 
 def test_random_archives_keep_valid_timestamp_orders() -> None:

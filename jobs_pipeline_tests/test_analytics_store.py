@@ -26,6 +26,7 @@ from jobs_pipeline_tests.test_analytics_fixtures import (
     Archive,
     assert_frames_close,
     fresh_connection,
+    insert_sync_run,
     job_row,
     random_archive,
 )
@@ -229,11 +230,8 @@ def test_default_as_of_is_the_latest_observation() -> None:
     latest = max(j["last_seen_at"] for j in archive.jobs if j["tenant"] == "acme")
     assert latest_observation(conn, "acme") == latest
     # A later sync that saw nothing new still moves the horizon (warnings in `error` do not matter).
-    conn.sql(
-        "INSERT INTO sync_runs (tenant, sync_id, observed_at, error) VALUES "
-        "('acme', 'later', $t, 'rejected 1 record'), ('globex', 'other', $u, NULL)",
-        params={"t": latest + timedelta(minutes=5), "u": latest + timedelta(hours=5)},
-    )
+    insert_sync_run(conn, "acme", "later", latest + timedelta(minutes=5), error="rejected 1 record")
+    insert_sync_run(conn, "globex", "other", latest + timedelta(hours=5))
     assert latest_observation(conn, "acme") == latest + timedelta(minutes=5)
     assert latest_observation(conn, "nobody") is None
 
