@@ -1,4 +1,4 @@
-"""Schema migrations: numbered steps, v1 -> v2 upgrade of a real v1 archive without losing a row."""
+"""Schema migrations: numbered steps, upgrade of a real v1 archive without losing a row."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import duckdb
 from jobs_pipeline.archive import SCHEMA_VERSION, apply_capture, open_for_analysis, open_writer
 from jobs_pipeline.archive.migrations import MIGRATIONS, migrate, schema_version
 from jobs_pipeline.archive.paths import ArchivePaths
-from jobs_pipeline_tests.test_archive_builders import make_job, make_result, rows
+from jobs_pipeline_tests.test_archive_builders import T0, make_job, make_result, rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "archive_v1.sql"
 V1_TABLES = ("sync_runs", "jobs", "job_snapshots", "job_status_changes")
@@ -51,7 +51,7 @@ def schema_description(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ..
 
 def test_migrations_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_fixture_is_exactly_what_migration_1_creates() -> None:
@@ -68,11 +68,11 @@ def test_fresh_archive_gets_every_migration_once() -> None:
     assert migrate(conn) == (0, SCHEMA_VERSION)
     assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
     applied = rows(conn, "SELECT version, description FROM schema_version ORDER BY version")
-    assert [r["version"] for r in applied] == [1, 2]
+    assert [r["version"] for r in applied] == [1, 2, 3]
     assert all(r["description"] for r in applied)
 
 
-def test_v1_archive_upgrades_to_v2_without_losing_a_row(tmp_path: Path) -> None:
+def test_v1_archive_upgrades_to_the_current_version_without_losing_a_row(tmp_path: Path) -> None:
     db = tmp_path / "archive.duckdb"
     v1_archive(db)  # an archive published by the v1 release, no private store yet
     before = duckdb.connect(str(db), read_only=True)
@@ -82,7 +82,7 @@ def test_v1_archive_upgrades_to_v2_without_losing_a_row(tmp_path: Path) -> None:
     assert sum(len(r) for r in original.values()) == 3 + 4 + 6 + 8
 
     with open_writer(db) as conn:
-        assert schema_version(conn) == 2
+        assert schema_version(conn) == SCHEMA_VERSION
         assert v1_dump(conn) == original
         old_runs = rows(conn, "SELECT rate_limited, rejects FROM sync_runs")
         assert old_runs and all(r == {"rate_limited": None, "rejects": None} for r in old_runs)
@@ -109,10 +109,29 @@ def test_v1_archive_upgrades_to_v2_without_losing_a_row(tmp_path: Path) -> None:
 
     # The published copy is now the upgraded archive, for analysts too.
     reader = open_for_analysis(db)
-    assert schema_version(reader) == 2
+    assert schema_version(reader) == SCHEMA_VERSION
     assert reader.execute("SELECT count(*) FROM job_snapshots").fetchall() == [(7,)]
     assert reader.execute("SELECT rate_limited FROM sync_runs WHERE sync_id = 'v2-sync-3'").fetchall() == [
         (1,)
     ]
     reader.close()
     assert ArchivePaths.for_db(db).store.is_file()
+
+
+def gaps_comment(conn: duckdb.DuckDBPyConnection) -> str:
+    ((comment,),) = conn.execute(
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'sync_runs' AND column_name = 'gaps'"
+    ).fetchall()
+    return str(comment)
+
+
+def test_a_v2_archive_gets_the_v3_gaps_comment_and_keeps_its_rows() -> None:
+    conn = duckdb.connect()
+    for migration in MIGRATIONS[:2]:  # an archive left at version 2 by the previous release
+        conn.execute(migration.sql)
+    conn.execute("INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2')")
+    apply_capture(conn, make_result("v2-sync", T0, [make_job("j1", "PENDING")]))
+    assert "cap|budget|error" in gaps_comment(conn)
+    assert migrate(conn) == (2, SCHEMA_VERSION)
+    assert "cap|budget|error" not in gaps_comment(conn) and "behind-cap" in gaps_comment(conn)
+    assert rows(conn, "SELECT sync_id FROM sync_runs") == [{"sync_id": "v2-sync"}]

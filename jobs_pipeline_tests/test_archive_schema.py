@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import polars as pl
 
 import jobs_pipeline.archive as archive
+import jobs_pipeline.capture
 from jobs_pipeline.archive import merge
 from jobs_pipeline.archive.reconcile import ARCHIVED_SCHEMA
 from jobs_pipeline.archive.schema import STATUS_CHANGE_COLUMNS, TABLES
@@ -75,3 +79,23 @@ def test_frames_agree_with_the_tables() -> None:
 def test_package_exports_resolve() -> None:
     for name in archive.__all__:
         assert getattr(archive, name) is not None
+
+
+def recorded_gap_reasons() -> set[str]:
+    """Every reason the capture code gives a Gap (the second argument of each `Gap(` call)."""
+    package = Path(jobs_pipeline.capture.__file__).parent
+    found: set[str] = set()
+    for source in package.glob("*.py"):
+        found.update(re.findall(r'\bGap\(\s*[^,()]+,\s*"([a-z-]+)"', source.read_text(encoding="utf-8")))
+    return found - {"revisit"}  # planner-internal: the range handed to _revisit, never recorded
+
+
+def test_every_gap_reason_is_documented_in_the_archive_and_the_readme() -> None:
+    reasons = recorded_gap_reasons()
+    assert {"cap", "budget", "drift", "rejected", "behind-cap", "unresolved"} <= reasons
+    (gaps,) = [c for c in columns() if (c["table_name"], c["column_name"]) == ("sync_runs", "gaps")]
+    comment = str(gaps["comment"])
+    assert [r for r in sorted(reasons) if f"{r} = " not in comment] == []
+    assert "error" not in comment  # named by the v1 comment, never produced
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert [r for r in sorted(reasons) if f"| `{r}` |" not in readme] == []

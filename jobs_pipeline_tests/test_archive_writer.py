@@ -19,6 +19,7 @@ import pytest
 import jobs_pipeline.archive.lock as lock_module
 import jobs_pipeline.archive.writer as writer_module
 from jobs_pipeline.archive import (
+    SCHEMA_VERSION,
     ArchiveBusyError,
     ArchiveError,
     ArchiveNotFoundError,
@@ -394,7 +395,9 @@ def test_newer_archive_is_refused_without_writing(tmp_path: Path) -> None:
     conn.close()
     store_bytes, published_bytes = store.read_bytes(), db.read_bytes()
 
-    with pytest.raises(ArchiveVersionError, match=r"schema version 99 .* only knows up to version 2"):
+    with pytest.raises(
+        ArchiveVersionError, match=rf"schema version 99 .* only knows up to version {SCHEMA_VERSION}"
+    ):
         sync(db, "s2", 6, "j2")
     assert store.read_bytes() == store_bytes and db.read_bytes() == published_bytes
 
@@ -404,7 +407,7 @@ def test_newer_published_archive_without_store_is_refused_and_left_alone(tmp_pat
     sync(db, "s1", 1, "j1")
     paths = ArchivePaths.for_db(db)
     conn = duckdb.connect(str(paths.store))
-    conn.execute("INSERT INTO schema_version VALUES ('*', 3, now(), 'next release')")
+    conn.execute("INSERT INTO schema_version VALUES ('*', ?, now(), 'next release')", [SCHEMA_VERSION + 1])
     conn.close()
     paths.store.replace(db)  # as if only a newer release's published copy existed
     with pytest.raises(ArchiveVersionError):

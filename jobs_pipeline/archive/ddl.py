@@ -171,3 +171,9 @@ COMMENT ON COLUMN rejected_records.job_id IS 'The record''s id when one could be
 COMMENT ON COLUMN rejected_records.reason IS 'Why the record was rejected.';
 COMMENT ON COLUMN rejected_records.payload IS 'The record as received: JSON text when it was JSON-serialisable, else its raw text.';
 """
+
+# Version 3: the comment on sync_runs.gaps lists every gap reason (v1 named only cap|budget|error;
+# "error" was never produced). A comment only: no table or row changes.
+V3_GAP_REASONS = r"""
+COMMENT ON COLUMN sync_runs.gaps IS 'JSON list of the parts the sync could not see: {slice, reason, created_from, created_to}, the createdAt range not seen (inclusive; null = open). slice: ALL, PENDING, IN_PROGRESS, DONE, ERROR, target:<id> (a list walked), * (the whole sync) or known-active (jobs the archive knew as queued or running). reason: cap = the slice reached the API''s offset cap before that range; budget = the request budget ran out (anything may be missing); drift = rows moved between two pages and the walk could not re-join them; rejected = a page kept unreadable records, the jobs behind them were not seen; behind-cap = queued jobs hidden past the PENDING cap behind the queue front, left unprobed on purpose; unresolved = known queued or running jobs the sync could neither find nor prove gone.';
+"""

@@ -6,7 +6,7 @@ single place the code names columns, and the tests check both agree after migrat
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",

@@ -63,10 +63,22 @@ class Vanished:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """A part of a slice the sync could not see (cap reached or budget spent): never silent."""
+    """A part of a slice the sync could not see: never silent (recorded in sync_runs.gaps)."""
 
-    slice: str  # "ALL", "PENDING", "IN_PROGRESS", "DONE", "ERROR" or "target:<id>"
-    reason: str  # "cap" | "budget" | "error"
+    # "ALL", "PENDING", "IN_PROGRESS", "DONE", "ERROR", "target:<id>[/<status>]" (a list walked),
+    # "*" (the whole sync) or "known-active" (jobs the archive knew as queued or running).
+    slice: str
+    # Why it was not seen. A new reason needs a line here, in the README, and in the COMMENT on
+    # sync_runs.gaps (a new archive/ddl.py step): test_archive_schema.py checks the last two.
+    #   "cap"        the slice reached the API's offset cap before this createdAt range
+    #   "budget"     the request budget ran out (slice "*", open bounds: anything may be missing)
+    #   "drift"      rows moved between two pages of a walk and it could not re-join them
+    #   "rejected"   a page kept unreadable records: the jobs behind them were not seen
+    #   "behind-cap" queued jobs hidden past the PENDING cap, behind the queue front: not probed
+    #   "unresolved" known queued or running jobs the sync could neither find nor prove gone
+    #   "revisit"    planner-internal only: the range of earlier gaps a sync looks at again;
+    #                never recorded
+    reason: str
     created_from: datetime | None  # createdAt range not seen (inclusive bounds, None = open)
     created_to: datetime | None
 

@@ -1,7 +1,7 @@
 """`capture`: one sync per tenant per materialization, through jobs_pipeline.sync.run_sync (the CLI's path).
 
 The asset evaluates its own `coverage_complete` check, because only it knows how the sync went:
-- a sync that applied with gaps (cap or budget reached) -> the check fails with WARN, gaps attached;
+- a sync that applied with gaps (any reason: cap, budget, drift, ...) -> the check fails with WARN, gaps attached;
 - a sync that failed -> the check fails with ERROR, and the step fails. A failed sync writes nothing
   (the archive is exactly as before), so this check result is the only trace of it besides the run.
 Tenants sync one after the other; one tenant's failure does not skip the others (each sync is atomic).
@@ -99,7 +99,7 @@ def failure_result(failures: dict[str, str], applied: Sequence[SyncSummary]) -> 
             asset="capture",
             blocking=True,
             description=(
-                "WARN when a sync applied with gaps (a slice hit the offset cap or the request budget); "
+                "WARN when a sync applied with gaps (a part of the API it could not see: sync_runs.gaps); "
                 "ERROR when a sync failed (then nothing was written and downstream steps do not run)."
             ),
         )
