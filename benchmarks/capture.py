@@ -55,6 +55,7 @@ def parse_ts(value: str | None) -> datetime | None:
 @dataclass
 class TruthJob:
     id: str
+    target: str | None
     created: datetime
     started: datetime | None
     completed: datetime | None
@@ -77,6 +78,7 @@ def load_truth(raw: list[dict[str, Any]]) -> dict[str, TruthJob]:
     for r in raw:
         out[r["id"]] = TruthJob(
             id=r["id"],
+            target=r.get("targetId"),
             created=parse_ts(r["createdAt"]),  # type: ignore[arg-type]
             started=parse_ts(r.get("startedAt")),
             completed=parse_ts(r.get("completedAt")),
@@ -218,6 +220,64 @@ def oracle_bound(truth: dict[str, TruthJob], polls: list[datetime]) -> int:
     return total
 
 
+ACTIVE = ("PENDING", "IN_PROGRESS")
+WINDOW = 100  # rows one request returns
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A job as the lists show it at one instant: its row in the whole list and in its status slice."""
+
+    row: int
+    status: str
+    slice_row: int
+    target: str | None
+
+    def shares_a_window_with(self, other: _Placed) -> bool:
+        return (
+            abs(self.row - other.row) < WINDOW
+            or (self.status == other.status and abs(self.slice_row - other.slice_row) < WINDOW)
+            or (self.target is not None and self.target == other.target)
+        )
+
+
+def freshness_bound(truth: dict[str, TruthJob], polls: list[datetime]) -> int:
+    """A lower bound on the requests of ANY client that knows every job's status at every poll.
+
+    The issue's bound counts only the jobs that changed; but no response says which jobs changed,
+    so a client that must know each job's status at each poll instant has to be shown, at that
+    poll, every job created since the last poll and every job that was queued or running then
+    (any of them may have moved). One request shows at most 100 consecutive rows of one list (the
+    whole list, a status slice, or a target's list). Per poll the bound is the larger of
+    ceil(jobs to show / 100) and the size of a set of those jobs no two of which can share a
+    window of any list (found greedily; any such set is a valid bound). Caps and drift are
+    ignored, which only lowers the bound; so does leaving out the KILLED jobs' proofs of absence.
+    """
+    total = 0
+    for before, now in itertools.pairwise(polls):
+        visible = sorted(
+            (j for j in truth.values() if j.visible_at(now)), key=lambda j: (j.created, j.id), reverse=True
+        )
+        slice_rows: dict[str, int] = {}
+        must_show: list[_Placed] = []
+        for row, j in enumerate(visible):
+            status = j.status_at(now)
+            assert status is not None
+            slice_row = slice_rows.get(status, 0)
+            slice_rows[status] = slice_row + 1
+            if j.created > before or j.status_at(before) in ACTIVE:
+                must_show.append(_Placed(row, status, slice_row, j.target))
+        changed = sum(
+            1 for j in truth.values() if j.created <= now and j.status_at(before) != j.status_at(now)
+        )
+        apart: list[_Placed] = []
+        for placed in must_show:
+            if not any(placed.shares_a_window_with(other) for other in apart):
+                apart.append(placed)
+        total += max(1, math.ceil(changed / WINDOW), math.ceil(len(must_show) / WINDOW), len(apart))
+    return total
+
+
 def reachable_sets(truth: dict[str, TruthJob], polls: list[datetime]) -> dict[datetime, set[str]]:
     """Per poll instant, the jobs some query could return without knowing their target: within
     the first 1,100 rows of the whole list or of their status slice (createdAt descending)."""
@@ -237,7 +297,11 @@ def reachable_sets(truth: dict[str, TruthJob], polls: list[datetime]) -> dict[da
 
 
 def score(
-    run: Run, truth: dict[str, TruthJob], bound: int, reachable: dict[datetime, set[str]]
+    run: Run,
+    truth: dict[str, TruthJob],
+    bound: int,
+    reachable: dict[datetime, set[str]],
+    fresh_bound: int,
 ) -> dict[str, dict[str, float]]:
     first, last = run.polls[0], run.polls[-1]
     out: dict[str, dict[str, float]] = {}
@@ -249,6 +313,8 @@ def score(
     out["steady"]["req/bound"] = run.requests_after_first / bound if bound else float("nan")
     out["steady"]["requests"] = run.requests_after_first
     out["steady"]["bound"] = bound
+    out["steady"]["req/fresh"] = run.requests_after_first / fresh_bound if fresh_bound else float("nan")
+    out["steady"]["fresh_bound"] = fresh_bound
     out["steady"]["429s"] = run.responses_429
     out["steady"]["seconds"] = run.seconds
     return out
@@ -345,9 +411,10 @@ def main() -> None:
         truth = load_truth(twin.ground_truth())
         naive = run_naive(cfg, args.hours, poll)
         bound = oracle_bound(truth, ours.polls)
+        fresh = freshness_bound(truth, ours.polls)
         reachable = reachable_sets(truth, ours.polls)
         for run in (ours, naive):
-            s = score(run, truth, bound, reachable)
+            s = score(run, truth, bound, reachable, fresh)
             rows.append((load, run.name, s))
             print(load, run.name, s, flush=True)
     table = render(rows, args)
@@ -362,9 +429,10 @@ def render(rows: list[tuple[str, str, dict[str, dict[str, float]]]], args: argpa
         "Steady state = jobs created after the first sync; backfill = jobs in the window at the first sync.\n\n"
         "Shares are over jobs some query could reach at a poll instant; 'never reachable' jobs were visible to\n"
         "the API but past every list's cap for the whole run (their share captured is given apart).\n\n"
-        "| load | client | jobs | final | states | killed (n) | exact ts | req / bound (req, bound) | 429s "
-        "| never reachable (captured) | backfill jobs | backfill final | seconds |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| load | client | jobs | final | states | killed (n) | exact ts | req / bound (req, bound) "
+        "| req / fresh bound (bound) | 429s | never reachable (captured) | backfill jobs | backfill final "
+        "| seconds |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for load, name, s in rows:
@@ -372,7 +440,8 @@ def render(rows: list[tuple[str, str, dict[str, dict[str, float]]]], args: argpa
         lines.append(
             f"| {load} | {name} | {st['jobs']:.4f} | {st['final']:.4f} | {st['states']:.4f} "
             f"| {st['killed']:.3f} ({int(st['killed_n'])}) | {st['exact_ts']:.4f} "
-            f"| {st['req/bound']:.2f} ({int(st['requests'])}, {int(st['bound'])}) | {int(st['429s'])} "
+            f"| {st['req/bound']:.2f} ({int(st['requests'])}, {int(st['bound'])}) "
+            f"| {st['req/fresh']:.2f} ({int(st['fresh_bound'])}) | {int(st['429s'])} "
             f"| {int(st['never_reachable'])} ({st['captured_of_all_visible']:.4f} of all) "
             f"| {bf['jobs']:.4f} of {int(bf['observable'])} | {bf['final']:.4f} | {st['seconds']:.0f} |"
         )

@@ -97,8 +97,24 @@ class _Sync:
     def note(self, key: str, n: int = 1) -> None:
         self.notes[key] = self.notes.get(key, 0) + n
 
-    def walk(self, **kwargs: object) -> WalkOutcome:
-        outcome = walk(self.ledger, self.coverage, **kwargs)  # type: ignore[arg-type]
+    def walk(
+        self,
+        *,
+        status: str | None = None,
+        target_id: str | None = None,
+        start_offset: int = 0,
+        stop_before: datetime | None = None,
+        must_reach_above: datetime | None = None,
+    ) -> WalkOutcome:
+        outcome = walk(
+            self.ledger,
+            self.coverage,
+            status=status,
+            target_id=target_id,
+            start_offset=start_offset,
+            stop_before=stop_before,
+            must_reach_above=must_reach_above,
+        )
         self.walked[outcome.key] = outcome
         self.gaps.extend(outcome.gaps)
         self.note("repairs", outcome.repairs)
@@ -254,21 +270,19 @@ def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> No
         _continue_below(sync, head.oldest_seen, stop_before=watermark, gap_from=watermark)
     # Jobs hidden past the cap of a DONE or ERROR slice are finished and only sink deeper as new
     # jobs pile on top: no later query can reach them, so those gaps are not revisited. Hidden
-    # queued or running jobs will move into a shorter slice: look for them again.
-    hidden = [g for g in open_gaps if g.slice not in ("known-active", JobStatus.DONE, JobStatus.ERROR)]
+    # queued or running jobs will move into a shorter slice, and a row that could not be read
+    # (or a range lost to drift) is still where it was: look for them again.
+    hidden = [
+        g
+        for g in open_gaps
+        if g.slice != "known-active"
+        and not (g.reason == "cap" and g.slice in (JobStatus.DONE, JobStatus.ERROR))
+    ]
     if hidden:
-        # One pass over the union of the ranges earlier syncs could not see.
-        bounded = all(g.created_from is not None for g in hidden)
-        _revisit(
-            sync,
-            Gap(
-                "*",
-                "revisit",
-                min(g.created_from for g in hidden if g.created_from) if bounded else None,
-                max((g.created_to for g in hidden if g.created_to), default=None),
-            ),
-            watermark,
-        )
+        # One pass per range earlier syncs could not see (overlapping ones merged): a union of
+        # two bursts hours apart would re-read every finished job between them.
+        for gap in _merge_ranges(hidden):
+            _revisit(sync, gap, watermark)
     elif not sync.state.last_coverage_complete and not open_gaps:
         _revisit(sync, Gap("*", "revisit", None, None), watermark)
 
@@ -313,6 +327,22 @@ def _check_active_slices_first(sync: _Sync, active: list[KnownJob]) -> None:
             position_pages = len(_cluster((index.position(k.created_at) for k in pending), margin))
 
 
+def _merge_ranges(gaps: list[Gap]) -> list[Gap]:
+    """The createdAt ranges of `gaps`, overlapping ones merged (None bounds are open)."""
+    lowest, highest = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    ranges = sorted((g.created_from or lowest, g.created_to or highest) for g in gaps)
+    merged: list[list[datetime]] = []
+    for older, newer in ranges:
+        if merged and older <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], newer)
+        else:
+            merged.append([older, newer])
+    return [
+        Gap("*", "revisit", None if older == lowest else older, None if newer == highest else newer)
+        for older, newer in merged
+    ]
+
+
 def _revisit(sync: _Sync, gap: Gap, watermark: datetime) -> None:
     """Look again at a createdAt range an earlier sync could not see. Its jobs were hidden in one
     slice then; by now they may be in any status, so each status slice is walked over the range,
@@ -321,6 +351,13 @@ def _revisit(sync: _Sync, gap: Gap, watermark: datetime) -> None:
     oldest = gap.created_from or (sync.now - RETENTION)
     for status in (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.DONE, JobStatus.ERROR):
         if status in sync.walked and sync.walked[status].reached_end:
+            continue
+        if sync.coverage.covers(status, newest) and sync.coverage.covers(status, oldest):
+            continue  # an earlier walk of this sync already went over the whole range
+        earlier = sync.walked.get(status)
+        if earlier is not None and earlier.hit_cap and earlier.oldest_seen and earlier.oldest_seen > newest:
+            # This slice's cap ends above the range: it is still hidden, as already recorded.
+            sync.gaps.append(Gap(status, "cap", oldest, newest))
             continue
         index = _live_index(sync, status)
         outcome = sync.walk(
@@ -358,14 +395,19 @@ def _resolve_by_position(
     margin = sync.settings.position_margin
     correction = 0
     pending = sync.unresolved(candidates)
+    fetched: set[int] = set()
     for _ in range(sync.settings.max_position_rounds):
         if not pending:
             break
         index = _live_index(sync, status)
         positions = sorted((index.position(k.created_at) + correction, k.job_id) for k in pending)
-        offsets = _cluster((p for p, _ in positions if p < REACH - margin), margin)
+        # A page asked for again shows the same rows: jobs not on it are in another list.
+        offsets = [
+            o for o in _cluster((p for p, _ in positions if p < REACH - margin), margin) if o not in fetched
+        ]
         if not offsets:
             break
+        fetched.update(offsets)
         deltas: list[int] = []
         for offset in offsets:
             page = sync.ledger.fetch(status=status, offset=offset)
@@ -398,43 +440,58 @@ def _resolve_deep(sync: _Sync, candidates: list[KnownJob]) -> None:
     deep = sync.unresolved(candidates)
     if not deep:
         return
-    targets = {k.target_id for k in deep if k.target_id is not None}
-    untargeted = [k for k in deep if k.target_id is None]
-    slice_cost = (
-        sum(
-            math.ceil(
-                max(1, sum(1 for k in sync.state.known.values() if k.status == s)) / (MAX_LIMIT - OVERLAP)
-            )
-            for s in ACTIVE_STATUSES
-            if s not in sync.walked
-        )
-        + 2
-    )  # and about one DONE and one ERROR page
-    if untargeted or len(targets) > slice_cost:
-        sync.note("deep_via_slices")
+    if _slices_are_cheaper(sync, deep):
         for status in (JobStatus.PENDING, JobStatus.IN_PROGRESS):
             if status not in sync.walked:
                 sync.walk(status=status)
+        deep = sync.unresolved(deep)
+    # Before looking among finished jobs: queued jobs behind the queue's front cannot be there,
+    # and the few kept as a hedge are probed directly.
+    deep, hedge = _defer_behind_the_cap(sync, deep)
+    if deep and _slices_are_cheaper(sync, deep):
+        sync.note("deep_via_slices")
         for status in (JobStatus.DONE, JobStatus.ERROR):
             _resolve_by_position(sync, deep, status)
         deep = sync.unresolved(deep)
-    deep = _defer_behind_the_cap(sync, deep)
-    for target in sorted({k.target_id for k in deep if k.target_id is not None}):
+    for target in sorted({k.target_id for k in [*deep, *hedge] if k.target_id is not None}):
         sync.walk(target_id=target)
         sync.note("target_probes")
 
 
-def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> list[KnownJob]:
+def _slices_are_cheaper(sync: _Sync, deep: list[KnownJob]) -> bool:
+    """Would the status slices settle these jobs in fewer requests than one probe per target?
+    Jobs without a target can only be found through the slices."""
+    if any(k.target_id is None for k in deep):
+        return True
+    targets = {k.target_id for k in deep}
+    margin = sync.settings.position_margin
+    cost = sum(
+        math.ceil(max(1, sum(1 for k in sync.state.known.values() if k.status == s)) / (MAX_LIMIT - OVERLAP))
+        for s in ACTIVE_STATUSES
+        if s not in sync.walked
+    )
+    for status in (JobStatus.DONE, JobStatus.ERROR):
+        # A finished job may sit in either slice: count the pages of both, where they can reach.
+        index = _live_index(sync, status)
+        cost += max(
+            1, len(_cluster((p for k in deep if (p := index.position(k.created_at)) < REACH), margin))
+        )
+    return cost < len(targets)
+
+
+def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> tuple[list[KnownJob], list[KnownJob]]:
     """A backlog deeper than the cap hides its oldest queued jobs from every list but their
     target's. Probing each would cost a request per job per poll for hours, for no news: a
     queued job stays queued until a worker takes it. Workers take jobs oldest first, so the
     newest job seen started (running, or finished in this sync) marks the front of the queue:
     hidden jobs older than the front have started (and, absent from the running slice, ended)
     and are probed; those behind the front are left, recorded as a gap, plus a few of the
-    oldest as a hedge against a queue that is not strictly first-in first-out."""
+    oldest as a hedge against a queue that is not strictly first-in first-out.
+
+    Returns (jobs still to look for, hedge jobs to probe by target)."""
     pending = sync.walked.get(JobStatus.PENDING)
     if pending is None or not pending.hit_cap or pending.oldest_seen is None:
-        return deep
+        return deep, []
     hidden_floor = pending.oldest_seen
     started = [
         o.job.created_at
@@ -452,14 +509,13 @@ def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> list[KnownJob]:
         ),
         key=lambda k: k.created_at,
     )
-    deferred = behind[sync.settings.behind_cap_probes :]
-    if not deferred:
-        return deep
-    sync.deferred.update(k.job_id for k in deferred)
-    sync.gaps.append(Gap("known-active", "behind-cap", deferred[0].created_at, deferred[-1].created_at))
-    sync.note("deferred_behind_cap", len(deferred))
-    skip = {k.job_id for k in deferred}
-    return [k for k in deep if k.job_id not in skip]
+    hedge, deferred = behind[: sync.settings.behind_cap_probes], behind[sync.settings.behind_cap_probes :]
+    if deferred:
+        sync.deferred.update(k.job_id for k in deferred)
+        sync.gaps.append(Gap("known-active", "behind-cap", deferred[0].created_at, deferred[-1].created_at))
+        sync.note("deferred_behind_cap", len(deferred))
+    skip = {k.job_id for k in behind}
+    return [k for k in deep if k.job_id not in skip], hedge
 
 
 # --- absence --------------------------------------------------------------------------------
