@@ -453,9 +453,34 @@ def _resolve_deep(sync: _Sync, candidates: list[KnownJob]) -> None:
         for status in (JobStatus.DONE, JobStatus.ERROR):
             _resolve_by_position(sync, deep, status)
         deep = sync.unresolved(deep)
-    for target in sorted({k.target_id for k in [*deep, *hedge] if k.target_id is not None}):
-        sync.walk(target_id=target)
-        sync.note("target_probes")
+    by_target: dict[str, list[KnownJob]] = {}
+    for k in [*deep, *hedge]:
+        if k.target_id is not None:
+            by_target.setdefault(k.target_id, []).append(k)
+    for target in sorted(by_target):
+        _probe(sync, target, by_target[target])
+
+
+def _probe(sync: _Sync, target: str, wanted: list[KnownJob]) -> None:
+    """Look for `wanted` in their target's list. A busy target (a folder synced all day) can
+    hold hundreds of jobs: start where the newest wanted job should sit and stop below the oldest,
+    rather than walking the whole list."""
+    created = {
+        k.job_id: k.created_at
+        for k in sync.state.known.values()
+        if k.target_id == target and k.status != JobStatus.KILLED
+    }
+    created.update(
+        (o.job.id, o.job.created_at) for o in sync.ledger.seen.values() if o.job.target_id == target
+    )
+    newest = max(k.created_at for k in wanted)
+    sync.walk(
+        target_id=target,
+        start_offset=PositionIndex(created.values()).position(newest) - OVERLAP,
+        must_reach_above=newest,
+        stop_before=min(k.created_at for k in wanted),
+    )
+    sync.note("target_probes")
 
 
 def _slices_are_cheaper(sync: _Sync, deep: list[KnownJob]) -> bool:
