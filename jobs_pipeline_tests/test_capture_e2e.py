@@ -108,6 +108,30 @@ def test_job_finishing_between_polls_gets_its_exact_completion(harness: Harness)
     assert ("IN_PROGRESS", "DONE", job["completed_at"], "api_timestamp") in harness.changes(job_id)
 
 
+def test_economy_looks_for_a_deep_running_job_only_once_it_is_due(harness: Harness) -> None:
+    harness.config = replace(harness.config, recheck_running_after_seconds=25 * 60)
+    long_job = harness.twin.add_job("SYNC", queue_seconds=0, run_seconds=15 * 60)
+    harness.advance(seconds=30)
+    for _ in range(150):  # push it past the head page's reach
+        harness.twin.add_job("GENERATION", queue_seconds=0, run_seconds=5)
+    harness.advance(seconds=30)
+    harness.sync()
+    assert harness.job(long_job)["status"] == "IN_PROGRESS"
+    spent = []
+    for _ in range(3):  # +10, +20, +30 min: it finishes at +15
+        harness.advance(minutes=10)
+        before = harness.client.requests_sent
+        harness.sync()
+        spent.append(harness.client.requests_sent - before)
+        if len(spent) == 2:
+            # Finished, but not yet due: the archive knowingly lags (and says nothing false).
+            assert harness.job(long_job)["status"] == "IN_PROGRESS"
+    assert spent[:2] == [1, 1]  # the head page only
+    job, truth = harness.job(long_job), harness.truth(long_job)
+    assert job["status"] == "DONE"
+    assert iso(job["completed_at"]) == truth["completedAt"]  # late, but exact
+
+
 def test_job_created_and_finished_between_polls_has_its_whole_history(harness: Harness) -> None:
     harness.sync()
     harness.advance(minutes=1)

@@ -196,6 +196,8 @@ def test_an_archive_from_a_newer_schema_is_refused_untouched(
         ("--poll-interval", "nan", "poll interval"),
         ("--poll-interval", "-5", "poll interval"),
         ("--lock-timeout", "nan", "lock timeout"),
+        ("--recheck-running-after", "0", "recheck delay"),
+        ("--recheck-running-after", "inf", "recheck delay"),
     ],
 )
 def test_nonsense_numbers_are_refused_before_anything_is_written(

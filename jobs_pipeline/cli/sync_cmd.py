@@ -36,6 +36,14 @@ def sync(
         typer.Option(help="Most requests this sync may send. Default: 90% of the rate limit per interval."),
     ] = None,
     rate_limit: Annotated[int, typer.Option(help="Requests per minute the API allows this key.")] = 100,
+    recheck_running_after: Annotated[
+        float | None,
+        typer.Option(
+            help="Economy for a shared rate limit: look for a running job the head page does not "
+            "reach only once it has gone this many seconds unseen (its final status arrives up to "
+            "that much later, timestamps still exact). Default: every sync."
+        ),
+    ] = None,
     lock_timeout: Annotated[float, typer.Option(help="Seconds to wait for another sync to finish.")] = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -51,6 +59,7 @@ def sync(
             budget=budget,
             rate_limit=rate_limit,
             lock_timeout=lock_timeout,
+            recheck_running_after_seconds=recheck_running_after,
         )
         summary = run_sync(config)
     if as_json:

@@ -126,6 +126,11 @@ class DevanaApiResource(dg.ConfigurableResource):
         description="Seconds between scheduled syncs: sets the default budget and the freshness check's limit.",
     )
     timeout: float = Field(default=10.0, description="HTTP timeout per request, seconds.")
+    recheck_running_after_seconds: float | None = Field(
+        default=None,
+        description="Economy for a shared rate limit: a running job out of the head page's reach is looked "
+        "for only once unseen this long (final statuses arrive up to that much later). None: every sync.",
+    )
 
     def tenant_keys(self) -> tuple[TenantKey, ...]:
         explicit = parse_tenants(self.tenants)
@@ -155,6 +160,7 @@ class DevanaApiResource(dg.ConfigurableResource):
                     budget=self.budget,
                     timeout=self.timeout,
                     lock_timeout=archive.lock_timeout,
+                    recheck_running_after_seconds=self.recheck_running_after_seconds,
                 )
             )
         return configs
