@@ -1,7 +1,9 @@
 """Capture benchmark: our archiver and a naive connector, scored against the twin's ground truth.
 
-    .venv/bin/python -m benchmarks.capture [--hours 6] [--poll-minutes 10] [--loads 900,6000,40000,burst]
+    .venv/bin/python -m benchmarks.capture [--hours 6] [--poll-minutes 10] [--loads 900,6000,40000,burst,kills]
 
+Loads: 900, 6000 and 40000 jobs/day; "burst" = 6000 plus two 1,500-job batch imports within a
+minute each; "kills" = 6000 plus KILLS_PER_POLL scripted kills of queued or running jobs per poll.
 Each load runs the twin on a stepped clock (26 h of history, 3 % injected faults), syncs every
 `--poll-minutes` of twin time for `--hours`, end to end over HTTP into a real DuckDB archive, then
 compares the archive with the twin's ground truth. The naive baseline, in the same run against a
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -129,6 +132,8 @@ def scenario(load: str, seed: int) -> TwinConfig:
             faults=faults,
             bursts=bursts,
         )
+    if load == "kills":
+        load = "6000"  # the same workload, plus KILLS_PER_POLL scripted kills (see advance_poll)
     return TwinConfig(
         jobs_per_day=int(load),
         seed=seed,
@@ -140,13 +145,38 @@ def scenario(load: str, seed: int) -> TwinConfig:
     )
 
 
+# The twin kills ~1 % of jobs, most of them seconds after creation, before any poll: too few
+# observable kills to measure inference. The "kills" load adds this many per poll interval, drawn
+# among the queued and running jobs of the moment (deep slow ones included), half-way between polls.
+KILLS_PER_POLL = 4
+
+
+def advance_poll(twin: Twin, clock: SteppedClock, poll: timedelta, kills: int, rng: random.Random) -> None:
+    """Move the twin to the next poll, killing `kills` active jobs half-way (the same ones for
+    every client: same seed, same twin state)."""
+    clock.advance(poll / 2)
+    if kills:
+        active = sorted(
+            j["id"] for status in ("PENDING", "IN_PROGRESS") for j in twin.visible_jobs(status=status)
+        )
+        for job_id in rng.sample(active, min(kills, len(active))):
+            twin.kill(job_id)
+    clock.advance(poll - poll / 2)
+
+
 def run_ours(
-    cfg: TwinConfig, hours: float, poll: timedelta, workdir: Path, recheck: timedelta | None = None
+    cfg: TwinConfig,
+    hours: float,
+    poll: timedelta,
+    workdir: Path,
+    recheck: timedelta | None = None,
+    kills: int = 0,
 ) -> tuple[Run, Twin]:
     clock = SteppedClock(start=T0)
     twin = Twin(cfg, clock=clock)
     db = workdir / "ours.duckdb"
     polls: list[datetime] = []
+    kill_rng = random.Random(cfg.seed)
     started = time.perf_counter()
     with twin.serve() as url:
         client = JobsClient(
@@ -167,7 +197,7 @@ def run_ours(
             run_sync(config, source=client)
             if i == 0:
                 first_requests = client.requests_sent
-            clock.advance(poll)
+            advance_poll(twin, clock, poll, kills, kill_rng)
         requests_after_first = client.requests_sent - first_requests
         responses_429 = client.responses_429
         client.close()
@@ -185,12 +215,13 @@ def run_ours(
     ), twin
 
 
-def run_naive(cfg: TwinConfig, hours: float, poll: timedelta) -> Run:
+def run_naive(cfg: TwinConfig, hours: float, poll: timedelta, kills: int = 0) -> Run:
     """The generic connector: walk the unfiltered list to the cap each poll, keep what it saw."""
     clock = SteppedClock(start=T0)
     twin = Twin(cfg, clock=clock)
     archived = Archived()
     polls: list[datetime] = []
+    kill_rng = random.Random(cfg.seed)
     started = time.perf_counter()
     with twin.serve() as url:
         client = JobsClient(
@@ -206,7 +237,7 @@ def run_naive(cfg: TwinConfig, hours: float, poll: timedelta) -> Run:
                     archived.timestamps[job.id] = (job.created_at, job.started_at, job.completed_at)
             if i == 0:
                 first_requests = client.requests_sent
-            clock.advance(poll)
+            advance_poll(twin, clock, poll, kills, kill_rng)
         requests_after_first = client.requests_sent - first_requests
         responses_429 = client.responses_429
         client.close()
@@ -401,7 +432,7 @@ def main() -> None:
     )
     parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--poll-minutes", type=float, default=10.0)
-    parser.add_argument("--loads", default="900,6000,40000,burst")
+    parser.add_argument("--loads", default="900,6000,40000,burst,kills")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
         "--recheck-running-minutes",
@@ -422,9 +453,10 @@ def main() -> None:
             recheck = (
                 timedelta(minutes=args.recheck_running_minutes) if args.recheck_running_minutes else None
             )
-            ours, twin = run_ours(cfg, args.hours, poll, Path(tmp), recheck)
+            kills = KILLS_PER_POLL if load == "kills" else 0
+            ours, twin = run_ours(cfg, args.hours, poll, Path(tmp), recheck, kills)
         truth = load_truth(twin.ground_truth())
-        naive = run_naive(cfg, args.hours, poll)
+        naive = run_naive(cfg, args.hours, poll, kills)
         bound = oracle_bound(truth, ours.polls)
         fresh = freshness_bound(truth, ours.polls)
         reachable = reachable_sets(truth, ours.polls)
