@@ -352,6 +352,39 @@ def test_an_unreadable_row_in_a_finished_slice_is_looked_at_again():
     r.advance(minutes=10)
     # A DONE page had a row that could not be parsed: unlike a cap gap, nothing hides it for
     # good, so the next sync walks that range of the DONE slice again.
-    r.gaps = [Gap("DONE", "rejected", T0 - timedelta(minutes=200), T0 - timedelta(minutes=150))]
+    hidden_from, hidden_to = T0 - timedelta(minutes=200), T0 - timedelta(minutes=150)
+    r.gaps = [Gap("DONE", "rejected", hidden_from, hidden_to)]
+    result = r.sync()
+    seen = {o.job.id for o in result.observations}
+    in_range = {j.id for j in jobs if hidden_from <= j.created <= hidden_to}
+    assert in_range and in_range <= seen  # every row of the range shown again, not just some page
+
+
+def test_a_queue_deeper_than_the_cap_under_newer_finished_jobs_stays_cheap():
+    # 1,500 queued jobs that no worker takes during the test, 900 finished jobs created after
+    # them, 300 older ones. A walk of a range of the PENDING slice once counted as a walk of the
+    # whole slice: later syncs then skipped the slice and probed hundreds of targets instead,
+    # spending the whole budget and leaving jobs unresolved.
+    old = [job(i, T0 - timedelta(hours=10, minutes=i)) for i in range(300)]
+    queued = [job(1000 + i, T0 - timedelta(hours=3, milliseconds=40 * i), run=None) for i in range(1500)]
+    newer = [job(5000 + i, T0 - timedelta(seconds=7 * i + 1), run=2) for i in range(900)]
+    r = Runner([*old, *queued, *newer], T0, budget=450)
     r.sync()
-    assert any(s == "DONE" for s, _, _ in r.api.requests)
+    for _ in range(4):
+        r.advance(minutes=10)
+        result = r.sync()
+        assert result.requests < 60, (result.requests, result.plan_notes)
+        assert not any(g.reason in ("budget", "unresolved") for g in result.gaps), result.gaps
+
+
+def test_a_range_is_covered_only_by_one_proof_not_two_that_leave_a_hole():
+    from jobs_pipeline.capture.coverage import Coverage, Span
+
+    t = [T0 + timedelta(minutes=m) for m in range(6)]
+    coverage = Coverage()
+    coverage.add("DONE", Span(older=t[0], newer=t[2]))
+    coverage.add("DONE", Span(older=t[3], newer=t[5]))
+    assert coverage.covers("DONE", t[1]) and coverage.covers("DONE", t[4])
+    assert not coverage.covers_range("DONE", t[1], t[4])  # (t2, t3] was never shown
+    coverage.add("DONE", Span(older=t[0], newer=t[5]))
+    assert coverage.covers_range("DONE", t[1], t[4])

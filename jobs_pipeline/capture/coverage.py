@@ -64,6 +64,10 @@ class Coverage:
     def covers(self, key: str, created_at: datetime) -> bool:
         return any(span.contains(created_at) for span in self.spans.get(key, ()))
 
+    def covers_range(self, key: str, older: datetime, newer: datetime) -> bool:
+        """One proof spans all of [older, newer]: two proofs meeting the ends may leave a hole."""
+        return any(span.contains(older) and span.contains(newer) for span in self.spans.get(key, ()))
+
     def proves_absent(self, created_at: datetime, target_id: str | None) -> bool:
         """True when some list that must hold this job, if it still existed, was seen around it."""
         if self.covers(ALL, created_at):

@@ -90,7 +90,12 @@ class _Sync:
     coverage: Coverage = field(default_factory=Coverage)
     gaps: list[Gap] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
+    # Lists walked whole (from their head, or on from rows already in hand, down to their end or
+    # the cap): what a walk of a range does not prove about the rest of the list is not here.
     walked: dict[str, WalkOutcome] = field(default_factory=dict)
+    # Per status slice, the oldest createdAt any walk reached when stopped by the offset cap:
+    # nothing older in that slice can be reached by any query this sync.
+    cap_floor: dict[str, datetime] = field(default_factory=dict)
     recheck_running: bool = False
     deferred: set[str] = field(default_factory=set)  # known jobs knowingly left for a later sync
 
@@ -105,7 +110,11 @@ class _Sync:
         start_offset: int = 0,
         stop_before: datetime | None = None,
         must_reach_above: datetime | None = None,
+        from_head: bool = False,
     ) -> WalkOutcome:
+        """Walk one list and record what it proves. A walk that starts at the head (or on from
+        rows already in hand: `from_head`) and goes on to the list's end or the cap is recorded
+        in `walked` as a walk of the whole list; a walk of a range is not."""
         outcome = walk(
             self.ledger,
             self.coverage,
@@ -115,7 +124,12 @@ class _Sync:
             stop_before=stop_before,
             must_reach_above=must_reach_above,
         )
-        self.walked[outcome.key] = outcome
+        stopped_early = stop_before is not None and not (outcome.reached_end or outcome.hit_cap)
+        if (start_offset <= 0 or from_head) and not stopped_early:
+            self.walked[outcome.key] = outcome
+        if outcome.hit_cap and outcome.oldest_seen is not None and target_id is None and status is not None:
+            floor = self.cap_floor.get(status)
+            self.cap_floor[status] = outcome.oldest_seen if floor is None else min(floor, outcome.oldest_seen)
         self.gaps.extend(outcome.gaps)
         self.note("repairs", outcome.repairs)
         return outcome
@@ -220,7 +234,11 @@ def _continue_below(
             1 for o in sync.ledger.seen.values() if o.job.status == status and o.job.created_at > boundary
         )
         outcome = sync.walk(
-            status=status, start_offset=above - OVERLAP, must_reach_above=boundary, stop_before=stop_before
+            status=status,
+            start_offset=above - OVERLAP,
+            must_reach_above=boundary,
+            stop_before=stop_before,
+            from_head=True,
         )
         if outcome.hit_cap:
             sync.gaps.append(Gap(status, "cap", gap_from, outcome.oldest_seen))
@@ -268,6 +286,13 @@ def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> No
         # More new rows than one query reaches (a burst): go on through the status slices.
         sync.note("head_over_cap")
         _continue_below(sync, head.oldest_seen, stop_before=watermark, gap_from=watermark)
+    running = [k for k in sync.state.known.values() if k.status == JobStatus.IN_PROGRESS]
+    # Once one running job is due, look for all of them: one batch shares its pages.
+    sync.recheck_running = any(_due(sync, k) for k in running)
+    active = [k for k in sync.state.known.values() if _due(sync, k)]
+    # Whole active slices first when they are the cheaper way: the ranges revisited next then
+    # need no second look at those slices.
+    _check_active_slices_first(sync, active)
     # Jobs hidden past the cap of a DONE or ERROR slice are finished and only sink deeper as new
     # jobs pile on top: no later query can reach them, so those gaps are not revisited. Hidden
     # queued or running jobs will move into a shorter slice, and a row that could not be read
@@ -286,11 +311,6 @@ def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> No
     elif not sync.state.last_coverage_complete and not open_gaps:
         _revisit(sync, Gap("*", "revisit", None, None), watermark)
 
-    running = [k for k in sync.state.known.values() if k.status == JobStatus.IN_PROGRESS]
-    # Once one running job is due, look for all of them: one batch shares its pages.
-    sync.recheck_running = any(_due(sync, k) for k in running)
-    active = [k for k in sync.state.known.values() if _due(sync, k)]
-    _check_active_slices_first(sync, active)
     _resolve_by_position(sync, active)
     _resolve_deep(sync, active)
 
@@ -316,7 +336,8 @@ def _check_active_slices_first(sync: _Sync, active: list[KnownJob]) -> None:
     index = _live_index(sync, None)
     margin = sync.settings.position_margin
     position_pages = len(_cluster((index.position(k.created_at) for k in pending), margin))
-    for status in (JobStatus.IN_PROGRESS, JobStatus.PENDING):
+    # Lifecycle order: a job that moves on between the two walks shows up in the second.
+    for status in (JobStatus.PENDING, JobStatus.IN_PROGRESS):
         mine = [k for k in pending if k.status == status]
         known_in_slice = sum(1 for k in sync.state.known.values() if k.status == status)
         slice_pages = math.ceil(max(known_in_slice, 1) / (MAX_LIMIT - OVERLAP))
@@ -352,11 +373,11 @@ def _revisit(sync: _Sync, gap: Gap, watermark: datetime) -> None:
     for status in (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.DONE, JobStatus.ERROR):
         if status in sync.walked and sync.walked[status].reached_end:
             continue
-        if sync.coverage.covers(status, newest) and sync.coverage.covers(status, oldest):
+        if sync.coverage.covers_range(status, oldest, newest):
             continue  # an earlier walk of this sync already went over the whole range
-        earlier = sync.walked.get(status)
-        if earlier is not None and earlier.hit_cap and earlier.oldest_seen and earlier.oldest_seen > newest:
-            # This slice's cap ends above the range: it is still hidden, as already recorded.
+        floor = sync.cap_floor.get(status)
+        if floor is not None and floor > newest:
+            # This slice's cap ends above the range: still hidden, and said so.
             sync.gaps.append(Gap(status, "cap", oldest, newest))
             continue
         index = _live_index(sync, status)
@@ -495,13 +516,16 @@ def _slices_are_cheaper(sync: _Sync, deep: list[KnownJob]) -> bool:
         for s in ACTIVE_STATUSES
         if s not in sync.walked
     )
+    beyond: set[str | None] = set()
     for status in (JobStatus.DONE, JobStatus.ERROR):
-        # A finished job may sit in either slice: count the pages of both, where they can reach.
+        # A finished job may sit in either slice: count the pages of both, where they can reach,
+        # and the probes still needed for jobs too deep for the DONE slice.
         index = _live_index(sync, status)
-        cost += max(
-            1, len(_cluster((p for k in deep if (p := index.position(k.created_at)) < REACH), margin))
-        )
-    return cost < len(targets)
+        positions = [(index.position(k.created_at), k) for k in deep]
+        cost += max(1, len(_cluster((p for p, _ in positions if p < REACH), margin)))
+        if status == JobStatus.DONE:
+            beyond = {k.target_id for p, k in positions if p >= REACH}
+    return cost + len(beyond) < len(targets)
 
 
 def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> tuple[list[KnownJob], list[KnownJob]]:
@@ -514,10 +538,9 @@ def _defer_behind_the_cap(sync: _Sync, deep: list[KnownJob]) -> tuple[list[Known
     oldest as a hedge against a queue that is not strictly first-in first-out.
 
     Returns (jobs still to look for, hedge jobs to probe by target)."""
-    pending = sync.walked.get(JobStatus.PENDING)
-    if pending is None or not pending.hit_cap or pending.oldest_seen is None:
+    hidden_floor = sync.cap_floor.get(JobStatus.PENDING)
+    if hidden_floor is None:
         return deep, []
-    hidden_floor = pending.oldest_seen
     started = [
         o.job.created_at
         for o in sync.ledger.seen.values()
