@@ -47,8 +47,8 @@ class SyncConfig:
     publish: bool = True
     # Economy, for a key whose rate limit is shared: a running job out of the head page's reach
     # is looked for only once it has gone this long unseen. Saves about a page per such job per
-    # sync; its final status then reaches the archive up to this much later (its timestamps stay
-    # exact). None: every sync, the freshest archive.
+    # sync; its final status then reaches the archive up to this much later, rounded up to the
+    # next sync (timestamps stay exact). None: every sync, the freshest archive.
     recheck_running_after_seconds: float | None = None
 
     def __post_init__(self) -> None:

@@ -41,7 +41,7 @@ def sync(
         typer.Option(
             help="Economy for a shared rate limit: look for a running job the head page does not "
             "reach only once it has gone this many seconds unseen (its final status arrives up to "
-            "that much later, timestamps still exact). Default: every sync."
+            "that much later, rounded up to the next sync; timestamps still exact). Default: every sync."
         ),
     ] = None,
     lock_timeout: Annotated[float, typer.Option(help="Seconds to wait for another sync to finish.")] = 120.0,

@@ -129,7 +129,8 @@ class DevanaApiResource(dg.ConfigurableResource):
     recheck_running_after_seconds: float | None = Field(
         default=None,
         description="Economy for a shared rate limit: a running job out of the head page's reach is looked "
-        "for only once unseen this long (final statuses arrive up to that much later). None: every sync.",
+        "for only once unseen this long (final statuses arrive up to that much later, rounded up to the next "
+        "sync). None: every sync.",
     )
 
     def tenant_keys(self) -> tuple[TenantKey, ...]:
