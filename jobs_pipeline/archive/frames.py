@@ -14,7 +14,8 @@ from datetime import datetime
 import pyarrow as pa
 
 from jobs_pipeline.archive.errors import ArchiveError
-from jobs_pipeline.archive.jsontext import canonical_json, payload_json, reject_payload_text
+from jobs_pipeline.archive.jsoncolumn import json_column
+from jobs_pipeline.archive.jsontext import payload_value, reject_payload_text
 from jobs_pipeline.archive.lifecycle import rank
 from jobs_pipeline.capture.types import CaptureResult, Gap, Observation, Vanished
 
@@ -126,8 +127,9 @@ def observations_table(observations: Sequence[Observation]) -> pa.Table:
         "status": [job.status for job in jobs],
         "progress": [job.progress for job in jobs],
         "error": [job.error for job in jobs],
-        "metadata": [None if job.metadata is None else canonical_json(job.metadata) for job in jobs],
-        "payload": [payload_json(job) for job in jobs],
+        # Keys sorted in metadata, as canonical_json; the payload as payload_json (jsontext.py).
+        "metadata": json_column([job.metadata for job in jobs], sort_keys=True),
+        "payload": json_column([payload_value(job) for job in jobs]),
         "created_at": [job.created_at for job in jobs],
         "started_at": [job.started_at for job in jobs],
         "completed_at": [job.completed_at for job in jobs],
@@ -136,7 +138,9 @@ def observations_table(observations: Sequence[Observation]) -> pa.Table:
     }
     return pa.table(
         [
-            col if isinstance(col, pa.Array) else pa.array(col, type=OBSERVATION_SCHEMA.field(name).type)
+            col
+            if isinstance(col, pa.Array | pa.ChunkedArray)
+            else pa.array(col, type=OBSERVATION_SCHEMA.field(name).type)
             for name, col in columns.items()
         ],
         schema=OBSERVATION_SCHEMA,

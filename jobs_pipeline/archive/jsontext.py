@@ -7,20 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobs_pipeline.api.models import Job
-
-# One encoder each, built once: json.dumps(..., separators=...) would build a new one per call.
-_PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-_CANONICAL_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+from jobs_pipeline.archive.fastjson import stdlib_json
 
 
+# The frames encode whole columns at once with jsoncolumn.py (orjson), to exactly these texts.
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces: equal values give equal text, so the merge compares metadata as strings."""
-    return _CANONICAL_ENCODER.encode(value)
+    return stdlib_json(value, sort_keys=True)
 
 
 def payload_json(job: Job) -> str:
     """The job as the API sent it (key order and unknown fields kept), rebuilt from fields if `raw` is empty."""
-    return _PAYLOAD_ENCODER.encode(job.raw if job.raw else api_shape(job))
+    return stdlib_json(payload_value(job))
+
+
+def payload_value(job: Job) -> dict[str, Any]:
+    """What `payload_json` encodes."""
+    return job.raw if job.raw else api_shape(job)
 
 
 def reject_payload_text(raw: Any) -> str:
