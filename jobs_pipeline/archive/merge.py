@@ -3,7 +3,8 @@
 Flow: the result becomes Arrow tables (frames.py, the only per-object Python work); the archived
 rows of the jobs it mentions are read with one query; Polars decides what changes (reconcile.py);
 the outcome is written with a handful of set-based statements from registered frames
-(INSERT ... SELECT and UPDATE ... FROM), never row by row.
+(INSERT ... SELECT and UPDATE ... FROM), never row by row. The snapshots, most of the bytes, are
+appended straight from the result's Arrow table (`_insert_snapshots` says why).
 
 Guarantees:
 * All or nothing: any exception rolls the transaction back, leaving every table as it was.
@@ -117,7 +118,8 @@ class _Session:
 def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
     conn, header = session.conn, frames.header
     tenant, sync_id = header.tenant, header.sync_id
-    observations = pl.from_arrow(frames.observations)
+    # The payload is only ever written, never compared: it stays in Arrow (see _insert_snapshots).
+    observations = pl.from_arrow(frames.observations.drop_columns(["payload"]))
     vanished = pl.from_arrow(frames.vanished)
     assert isinstance(observations, pl.DataFrame) and isinstance(vanished, pl.DataFrame)
 
@@ -138,7 +140,7 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
         sync_id=sync_id,
     )
 
-    _insert(session, "job_snapshots", plan.snapshots, SNAPSHOT_COLUMNS)
+    snapshots = _insert_snapshots(session, frames, plan.snapshot_rows)
     _insert(session, "jobs", plan.new_jobs, JOB_COLUMNS)
     _update_jobs(session, "state", plan.state_updates, STATE_COLUMNS)
     _update_jobs(session, "metadata", plan.metadata_updates, METADATA_COLUMNS)
@@ -179,7 +181,7 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
         gaps=header.gaps,
         rejects=rejects,
         rate_limited=header.rate_limited,
-        snapshots=plan.snapshots.height,
+        snapshots=snapshots,
         status_changes=plan.changes.height,
         corrections=plan.corrections,
         stale_ignored=plan.stale_ignored,
@@ -199,9 +201,39 @@ def _already_applied(conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str)
 def _insert(session: _Session, table: str, frame: pl.DataFrame, columns: Sequence[str]) -> None:
     if frame.height == 0:
         return
-    view = session.register(table, frame)
+    # One chunk, so DuckDB appends it as one run of row groups: a frame out of Polars' lazy engine
+    # is often split in several, each of which would leave a partly filled row group behind for
+    # every later CHECKPOINT to compact (see _insert_snapshots).
+    view = session.register(table, frame.rechunk())
     names = ", ".join(columns)
     session.conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+
+
+def _insert_snapshots(session: _Session, frames: CaptureFrames, rows: pl.Series) -> int:
+    """Append the selected observations to job_snapshots straight from the result's Arrow table.
+
+    Why not from a Polars frame like the other tables: the payloads are most of the bytes, and a
+    Polars frame handed to DuckDB is converted back to Arrow (every string copied); worse, a frame
+    out of Polars' lazy engine comes in several chunks, which DuckDB appends in parallel as several
+    partly filled row groups that the next CHECKPOINT must rewrite to compact them (the ingest
+    benchmark's checkpoints took 1.7x as long). The Arrow table is one chunk (frames.py builds it
+    so, up to 2 GiB of JSON), and the constant columns are query parameters.
+    """
+    count = int(rows.sum())
+    if count == 0:
+        return 0
+    table = frames.observations
+    if count < table.num_rows:
+        table = table.filter(rows.to_arrow())
+    view = session.register("job_snapshots", table)
+    header = frames.header
+    observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id")]
+    session.conn.execute(
+        f"INSERT INTO job_snapshots (tenant, sync_id, {', '.join(observed)}) "
+        f"SELECT $tenant, $sync_id, {', '.join(observed)} FROM {view}",
+        {"tenant": header.tenant, "sync_id": header.sync_id},
+    )
+    return count
 
 
 def _update_jobs(

@@ -78,7 +78,10 @@ GONE_COLUMNS = ("vanished_at", "last_sync_id")
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    snapshots: pl.DataFrame  # job_snapshots rows to append
+    # Which observations (row for row) become job_snapshots rows. A mask, not the rows: merge.py
+    # writes them straight from the result's Arrow table, so the payloads (most of the bytes) are
+    # neither copied through Polars nor split into several chunks (see merge.py).
+    snapshot_rows: pl.Series
     new_jobs: pl.DataFrame  # jobs rows to insert (JOB_COLUMNS)
     state_updates: pl.DataFrame  # row_id + STATE_COLUMNS, for every observed, known, non-stale job
     metadata_updates: pl.DataFrame  # row_id + metadata, where it changed
@@ -107,21 +110,10 @@ def reconcile(
     observed = _classify_observations(_beside(observations, observed_archived).lazy(), sync_id).cache()
     known = pl.col("prev_exists") & ~pl.col("stale")
     tenant_lit, sync_lit = pl.lit(tenant, pl.String()), pl.lit(sync_id, pl.String())
-    (snapshots, new_jobs, state_updates, metadata_updates, identity_updates, moves, corrections, counts) = (
+    (snapshot, new_jobs, state_updates, metadata_updates, identity_updates, moves, corrections, counts) = (
         pl.collect_all(
             [
-                observed.filter("snapshot").select(
-                    tenant=tenant_lit,
-                    sync_id=sync_lit,
-                    job_id="job_id",
-                    observed_at="observed_at",
-                    status="status",
-                    progress="progress",
-                    updated_at="updated_at",
-                    error="error",
-                    metadata="metadata",
-                    payload="payload",
-                ),
+                observed.select("snapshot"),
                 observed.filter(~pl.col("prev_exists")).select(
                     tenant=tenant_lit, **{c: pl.col(c) for c in JOB_COLUMNS if c != "tenant"}
                 ),
@@ -183,7 +175,7 @@ def reconcile(
     )
     gone_columns = {"row_id": pl.col("row_id"), "vanished_at": pl.col("missing_at"), "last_sync_id": sync_lit}
     return Reconciliation(
-        snapshots=snapshots,
+        snapshot_rows=snapshot.to_series(),
         new_jobs=new_jobs,
         state_updates=state_updates,
         metadata_updates=metadata_updates,
@@ -250,9 +242,12 @@ def _classify_vanished(vanished: pl.DataFrame, observations: pl.DataFrame) -> pl
         & pl.col("prev_vanished_at").is_null()
         & (pl.col("missing_at") > pl.col("prev_last_seen_at"))
     ).fill_null(False)
+    if vanished.height:
+        # Only when there is something to filter: building the set of every observed id costs
+        # ~0.1 s per 250k observations, and most syncs report no vanished job.
+        vanished = vanished.filter(~pl.col("job_id").is_in(observations["job_id"].implode()))
     return (
-        vanished.filter(~pl.col("job_id").is_in(observations["job_id"].implode()))
-        .unique(subset="job_id", keep="first", maintain_order=True)
+        vanished.unique(subset="job_id", keep="first", maintain_order=True)
         .with_columns(prev_exists=pl.col("prev_exists").fill_null(False))
         .with_columns(killed=eligible & (pl.col("kind") == KILLED) & still_active.fill_null(False))
         .with_columns(expired=eligible & ~pl.col("killed"))
