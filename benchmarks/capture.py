@@ -177,17 +177,40 @@ def advance_poll(
     clock.advance(poll - poll / 2)
 
 
-def run_ours(
+@dataclass
+class _Polled:
+    """What driving one client through the polls measured (the archive aside)."""
+
+    twin: Twin
+    polls: list[datetime]
+    requests_after_first: int
+    responses_429: int
+    seconds: float
+    deep_victims: set[str]
+
+    def run(self, name: str, archived: Archived) -> Run:
+        return Run(
+            name,
+            self.polls,
+            self.requests_after_first,
+            self.responses_429,
+            archived,
+            self.seconds,
+            self.deep_victims,
+        )
+
+
+def _poll_through(
     cfg: TwinConfig,
     hours: float,
     poll: timedelta,
-    workdir: Path,
-    recheck: timedelta | None = None,
-    kills: int = 0,
-) -> tuple[Run, Twin]:
+    kills: int,
+    poll_once: Callable[[str, JobsClient], Callable[[], None]],
+) -> _Polled:
+    """Serve a fresh twin of `cfg` and call one client's poll at every poll instant, the same
+    clock steps and scripted kills for every client. `poll_once(url, client)` returns the poll."""
     clock = SteppedClock(start=T0)
     twin = Twin(cfg, clock=clock)
-    db = workdir / "ours.duckdb"
     polls: list[datetime] = []
     kill_rng = random.Random(cfg.seed)
     deep_victims: set[str] = set()
@@ -196,6 +219,33 @@ def run_ours(
         client = JobsClient(
             url, KEY, rate_limit=RATE_LIMIT, rate_window_seconds=RATE_WINDOW_SECONDS, timeout=2.0
         )
+        one_poll = poll_once(url, client)
+        first_requests = 0
+        for i in range(int(hours * 3600 / poll.total_seconds()) + 1):
+            polls.append(clock.now())
+            one_poll()
+            if i == 0:
+                first_requests = client.requests_sent
+            advance_poll(twin, clock, poll, kills, kill_rng, deep_victims)
+        requests_after_first = client.requests_sent - first_requests
+        responses_429 = client.responses_429
+        client.close()
+    return _Polled(
+        twin, polls, requests_after_first, responses_429, time.perf_counter() - started, deep_victims
+    )
+
+
+def run_ours(
+    cfg: TwinConfig,
+    hours: float,
+    poll: timedelta,
+    workdir: Path,
+    recheck: timedelta | None = None,
+    kills: int = 0,
+) -> tuple[Run, Twin]:
+    db = workdir / "ours.duckdb"
+
+    def sync_each_poll(url: str, client: JobsClient) -> Callable[[], None]:
         config = SyncConfig(
             base_url=url,
             api_key=KEY,
@@ -205,16 +255,13 @@ def run_ours(
             budget=math.floor(RATE_LIMIT * poll.total_seconds() / 60 * 0.9),
             recheck_running_after_seconds=recheck.total_seconds() if recheck else None,
         )
-        first_requests = 0
-        for i in range(int(hours * 3600 / poll.total_seconds()) + 1):
-            polls.append(clock.now())
+
+        def one_poll() -> None:
             run_sync(config, source=client)
-            if i == 0:
-                first_requests = client.requests_sent
-            advance_poll(twin, clock, poll, kills, kill_rng, deep_victims)
-        requests_after_first = client.requests_sent - first_requests
-        responses_429 = client.responses_429
-        client.close()
+
+        return one_poll
+
+    polled = _poll_through(cfg, hours, poll, kills, sync_each_poll)
     archived = Archived()
     with open_for_analysis(db) as conn:
         for job_id, status, created, started_at, completed in conn.execute(
@@ -224,53 +271,24 @@ def run_ours(
             archived.timestamps[job_id] = (created, started_at, completed)
         for job_id, status in conn.execute("SELECT DISTINCT job_id, status FROM job_snapshots").fetchall():
             archived.states.setdefault(job_id, set()).add(status)
-    return Run(
-        "ours",
-        polls,
-        requests_after_first,
-        responses_429,
-        archived,
-        time.perf_counter() - started,
-        deep_victims,
-    ), twin
+    return polled.run("ours", archived), polled.twin
 
 
 def run_naive(cfg: TwinConfig, hours: float, poll: timedelta, kills: int = 0) -> Run:
     """The generic connector: walk the unfiltered list to the cap each poll, keep what it saw."""
-    clock = SteppedClock(start=T0)
-    twin = Twin(cfg, clock=clock)
     archived = Archived()
-    polls: list[datetime] = []
-    kill_rng = random.Random(cfg.seed)
-    deep_victims: set[str] = set()
-    started = time.perf_counter()
-    with twin.serve() as url:
-        client = JobsClient(
-            url, KEY, rate_limit=RATE_LIMIT, rate_window_seconds=RATE_WINDOW_SECONDS, timeout=2.0
-        )
-        first_requests = 0
-        for i in range(int(hours * 3600 / poll.total_seconds()) + 1):
-            polls.append(clock.now())
+
+    def walk_to_the_cap(url: str, client: JobsClient) -> Callable[[], None]:
+        def one_poll() -> None:
             for page in client.iter_slice(page_size=100):
                 for job in page.jobs:
                     archived.status[job.id] = job.status
                     archived.states.setdefault(job.id, set()).add(job.status)
                     archived.timestamps[job.id] = (job.created_at, job.started_at, job.completed_at)
-            if i == 0:
-                first_requests = client.requests_sent
-            advance_poll(twin, clock, poll, kills, kill_rng, deep_victims)
-        requests_after_first = client.requests_sent - first_requests
-        responses_429 = client.responses_429
-        client.close()
-    return Run(
-        "naive",
-        polls,
-        requests_after_first,
-        responses_429,
-        archived,
-        time.perf_counter() - started,
-        deep_victims,
-    )
+
+        return one_poll
+
+    return _poll_through(cfg, hours, poll, kills, walk_to_the_cap).run("naive", archived)
 
 
 def oracle_bound(truth: dict[str, TruthJob], polls: list[datetime]) -> int:
