@@ -339,13 +339,18 @@ def _check_active_slices_first(sync: _Sync, active: list[KnownJob]) -> None:
     # Lifecycle order: a job that moves on between the two walks shows up in the second.
     for status in (JobStatus.PENDING, JobStatus.IN_PROGRESS):
         mine = [k for k in pending if k.status == status]
-        known_in_slice = sum(1 for k in sync.state.known.values() if k.status == status)
-        slice_pages = math.ceil(max(known_in_slice, 1) / (MAX_LIMIT - OVERLAP))
+        slice_pages = _slice_pages(sync, status)
         if mine and status not in sync.walked and position_pages >= 3 and slice_pages < position_pages:
             sync.walk(status=status)
             sync.note("active_slice_checks")
             pending = sync.unresolved(pending)
             position_pages = len(_cluster((index.position(k.created_at) for k in pending), margin))
+
+
+def _slice_pages(sync: _Sync, status: str) -> int:
+    """Pages a walk of a whole status slice should take, from the archive's count of its jobs."""
+    known = sum(1 for k in sync.state.known.values() if k.status == status)
+    return math.ceil(max(known, 1) / (MAX_LIMIT - OVERLAP))
 
 
 def _merge_ranges(gaps: list[Gap]) -> list[Gap]:
@@ -511,11 +516,7 @@ def _slices_are_cheaper(sync: _Sync, deep: list[KnownJob]) -> bool:
         return True
     targets = {k.target_id for k in deep}
     margin = sync.settings.position_margin
-    cost = sum(
-        math.ceil(max(1, sum(1 for k in sync.state.known.values() if k.status == s)) / (MAX_LIMIT - OVERLAP))
-        for s in ACTIVE_STATUSES
-        if s not in sync.walked
-    )
+    cost = sum(_slice_pages(sync, s) for s in ACTIVE_STATUSES if s not in sync.walked)
     beyond: set[str | None] = set()
     for status in (JobStatus.DONE, JobStatus.ERROR):
         # A finished job may sit in either slice: count the pages of both, where they can reach,
