@@ -264,7 +264,7 @@ def snapshot_table(frames: CaptureFrames) -> pa.Table:
 
 def raw_insert(conn: duckdb.DuckDBPyConnection, arrow_table: pa.Table) -> None:
     conn.register("arrow_table", arrow_table)
-    conn.execute("INSERT INTO job_snapshots SELECT * FROM arrow_table")
+    conn.execute("INSERT INTO hot.job_snapshots SELECT * FROM arrow_table")
     conn.unregister("arrow_table")
 
 

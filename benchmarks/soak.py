@@ -78,15 +78,19 @@ class ArchiveState:
 
 
 def table_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the connection's current database, in a stable order."""
-    names = [
-        name
-        for (name,) in conn.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND NOT internal ORDER BY table_name"
-        ).fetchall()
-    ]
-    return {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
+    """Every row of every table (hot and main) of the connection's current database, and every row
+    the analyst views show (sealed Parquet included), in a stable order."""
+    relations = conn.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND NOT internal UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary ORDER BY 1, 2"
+    ).fetchall()
+    return {
+        (name if schema == "main" else f"{schema}.{name}"): sorted(
+            conn.execute(f'SELECT * FROM "{schema}"."{name}"').fetchall(), key=repr
+        )
+        for schema, name in relations
+    }
 
 
 @contextlib.contextmanager
@@ -198,7 +202,8 @@ def invariant_violations(conn: duckdb.DuckDBPyConnection) -> list[str]:
     tables = {
         name
         for (name,) in conn.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = current_database()"
         ).fetchall()
     }
     out = []

@@ -50,7 +50,7 @@ class Archive:
             frame = pl.DataFrame(rows, schema_overrides=_overrides(columns), infer_schema_length=None)
             conn.register("_rows", frame)
             names = ", ".join(columns)
-            conn.sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM _rows")
+            conn.sql(f"INSERT INTO hot.{table} ({names}) SELECT {names} FROM _rows")
             conn.unregister("_rows")
 
 
@@ -63,7 +63,7 @@ def insert_sync_run(
 ) -> None:
     """A complete sync_runs row (every NOT NULL column filled) for a sync that saw nothing new."""
     conn.execute(
-        """INSERT INTO sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages,
+        """INSERT INTO hot.sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages,
                jobs_seen, jobs_new, jobs_changed, jobs_vanished, coverage_complete, gaps, status, error)
            VALUES ($tenant, $sync_id, $at, $at, $at, 1, 1, 0, 0, 0, 0, true, '[]', 'ok', $error)""",
         {"tenant": tenant, "sync_id": sync_id, "at": observed_at, "error": error},
@@ -357,7 +357,7 @@ def test_fixture_archives_have_the_real_schema() -> None:
     assert schema_version(conn) == SCHEMA_VERSION
     columns = conn.sql(
         "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
-        "WHERE NOT internal GROUP BY table_name"
+        "WHERE NOT internal AND schema_name = 'main' GROUP BY table_name"
     ).fetchall()
     assert {name: tuple(cols) for name, cols in columns} == TABLES
     # Every column the helpers fill exists, and their rows satisfy the archive's constraints.

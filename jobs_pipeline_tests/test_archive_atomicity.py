@@ -127,9 +127,9 @@ def test_a_failing_statement_inside_duckdb_rolls_back_too() -> None:
     conn = seeded_archive()
     # A NOT NULL column the merge does not fill: DuckDB itself fails the status-change insert,
     # mid-transaction, after the snapshots and jobs rows were already written.
-    conn.execute("ALTER TABLE job_status_changes ADD COLUMN tripwire INTEGER DEFAULT 1")
-    conn.execute("ALTER TABLE job_status_changes ALTER COLUMN tripwire SET NOT NULL")
-    conn.execute("ALTER TABLE job_status_changes ALTER COLUMN tripwire DROP DEFAULT")
+    conn.execute("ALTER TABLE hot.job_status_changes ADD COLUMN tripwire INTEGER DEFAULT 1")
+    conn.execute("ALTER TABLE hot.job_status_changes ALTER COLUMN tripwire SET NOT NULL")
+    conn.execute("ALTER TABLE hot.job_status_changes ALTER COLUMN tripwire DROP DEFAULT")
     before = dump_tables(conn)
     with pytest.raises(duckdb.ConstraintException):
         apply_capture(conn, busy_result())

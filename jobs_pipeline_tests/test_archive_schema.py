@@ -1,4 +1,9 @@
-"""The table contract: names, order, types, tenant first, and a COMMENT ON every table and column."""
+"""The table contract: names, order, types, tenant first, and a COMMENT ON every table and column.
+
+What analysts see is schema `main`: `schema_version` and, since schema version 4, a view per archive
+table over its hot table and its sealed day files. The storage itself (the base tables, `main` and
+`hot`) keeps the constraints: tenant first and NOT NULL everywhere.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,24 @@ from jobs_pipeline_tests.test_archive_builders import memory_archive, rows
 
 
 def columns() -> list[dict[str, object]]:
+    """The analyst-facing columns: every table and view of schema main."""
     return rows(
         memory_archive(),
         """
         SELECT table_name, column_name, data_type, is_nullable, comment, column_index
-        FROM duckdb_columns() WHERE NOT internal ORDER BY table_name, column_index
+        FROM duckdb_columns() WHERE NOT internal AND schema_name = 'main' ORDER BY table_name, column_index
+        """,
+    )
+
+
+def base_table_columns() -> list[dict[str, object]]:
+    return rows(
+        memory_archive(),
+        """
+        SELECT schema_name || '.' || table_name AS table_name, column_name, data_type, is_nullable, c.comment,
+               column_index
+        FROM duckdb_columns() c JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
+        WHERE NOT c.internal ORDER BY 1, column_index
         """,
     )
 
@@ -34,8 +52,10 @@ def test_tables_and_columns_match_the_contract() -> None:
 
 
 def test_every_table_starts_with_a_non_null_tenant() -> None:
-    for column in columns():
-        if column["column_index"] == 1:
+    for column in [*columns(), *base_table_columns()]:
+        if column["column_index"] == 1 and "." not in str(column["table_name"]):
+            assert (column["column_name"], column["data_type"]) == ("tenant", "VARCHAR")
+        elif column["column_index"] == 1:
             assert (column["column_name"], column["data_type"], column["is_nullable"]) == (
                 "tenant",
                 "VARCHAR",
@@ -45,12 +65,20 @@ def test_every_table_starts_with_a_non_null_tenant() -> None:
 
 def test_every_table_and_column_is_documented() -> None:
     undocumented = [
-        f"{c['table_name']}.{c['column_name']}" for c in columns() if not str(c["comment"] or "").strip()
+        f"{c['table_name']}.{c['column_name']}"
+        for c in [*columns(), *base_table_columns()]
+        if not str(c["comment"] or "").strip()
     ]
     assert undocumented == []
-    tables = rows(memory_archive(), "SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal")
+    tables = rows(
+        memory_archive(),
+        "SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal AND schema_name = 'main' "
+        "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'",
+    )
     assert {t["table_name"] for t in tables} == set(TABLES)
     assert all(len(str(t["comment"] or "")) > 20 for t in tables)
+    hot_tables = rows(memory_archive(), "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'hot'")
+    assert all(len(str(t["comment"] or "")) > 20 for t in hot_tables)
 
 
 def test_timestamps_are_timestamptz_and_json_columns_are_json() -> None:

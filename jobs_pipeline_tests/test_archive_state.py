@@ -112,7 +112,7 @@ def test_state_of_forty_thousand_jobs_loads_fast() -> None:
     # Bulk-fill jobs in SQL (the merge path has its own benchmark).
     conn.execute(
         """
-        INSERT INTO jobs
+        INSERT INTO hot.jobs
         SELECT 'acme', 'job-' || i, 'user', 'doc-' || (i % 97), 'EMBEDDING', 'DONE', false, 100, NULL, NULL,
                $t0 + to_milliseconds(i), NULL, $t0 + to_milliseconds(i + 5000), $t0 + to_milliseconds(i + 5000),
                $t1, $t1, NULL, 's1'

@@ -39,7 +39,7 @@ def add_sync(
     conn: duckdb.DuckDBPyConnection, tenant: str, observed_at: datetime, sync_id: str = SYNC
 ) -> None:
     conn.execute(
-        "INSERT INTO sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages, jobs_seen,"
+        "INSERT INTO hot.sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages, jobs_seen,"
         " jobs_new, jobs_changed, jobs_vanished, coverage_complete, gaps, status, error, rate_limited, rejects)"
         " VALUES (?, ?, ?, ?, ?, 1, 1, 0, 0, 0, 0, TRUE, '[]', 'ok', NULL, 0, 0)",
         [tenant, sync_id, observed_at, observed_at, observed_at],
@@ -60,7 +60,7 @@ def add_job(
 ) -> None:
     last_seen = AS_OF if status == "IN_PROGRESS" else (completed or created)
     conn.execute(
-        "INSERT INTO jobs (tenant, job_id, job_type, status, status_inferred, progress, created_at, started_at,"
+        "INSERT INTO hot.jobs (tenant, job_id, job_type, status, status_inferred, progress, created_at, started_at,"
         " completed_at, updated_at, first_seen_at, last_seen_at, last_sync_id)"
         " VALUES (?, ?, ?, ?, FALSE, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -112,7 +112,7 @@ def test_duplicates_in_one_sync_and_across_tenants_are_errors(conn: duckdb.DuckD
     add_job(conn, "j1", tenant="beta", created=AS_OF - timedelta(hours=1))
     for _ in range(2):
         conn.execute(
-            "INSERT INTO job_snapshots (tenant, sync_id, job_id, observed_at, status, updated_at, payload)"
+            "INSERT INTO hot.job_snapshots (tenant, sync_id, job_id, observed_at, status, updated_at, payload)"
             " VALUES ('acme', ?, 'j2', ?, 'DONE', ?, '{}')",
             [SYNC, AS_OF, AS_OF],
         )

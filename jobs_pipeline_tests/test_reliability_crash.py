@@ -77,23 +77,23 @@ def broken_copy(tmp_path: Path) -> Path:
     ("damage", "invariant"),
     [
         (
-            "DELETE FROM job_snapshots WHERE job_id = (SELECT min(job_id) FROM jobs)",
+            "DELETE FROM hot.job_snapshots WHERE job_id = (SELECT min(job_id) FROM jobs)",
             "every job has a snapshot",
         ),
         (
-            "UPDATE jobs SET started_at = created_at - INTERVAL 1 MINUTE WHERE job_id = (SELECT min(job_id) FROM jobs)",
+            "UPDATE hot.jobs SET started_at = created_at - INTERVAL 1 MINUTE WHERE job_id = (SELECT min(job_id) FROM jobs)",
             "created_at <= started_at <= completed_at",
         ),
         (
-            "UPDATE job_snapshots SET sync_id = 'lost' WHERE job_id = (SELECT min(job_id) FROM jobs)",
+            "UPDATE hot.job_snapshots SET sync_id = 'lost' WHERE job_id = (SELECT min(job_id) FROM jobs)",
             "every row names",
         ),
         (
-            "UPDATE jobs SET status = 'ERROR' WHERE status = 'DONE' AND job_id = (SELECT min(job_id) FROM jobs WHERE status = 'DONE')",
+            "UPDATE hot.jobs SET status = 'ERROR' WHERE status = 'DONE' AND job_id = (SELECT min(job_id) FROM jobs WHERE status = 'DONE')",
             "the latest snapshot agrees with jobs",
         ),
         (
-            "DELETE FROM job_status_changes WHERE job_id = (SELECT min(job_id) FROM jobs) AND from_status IS NULL",
+            "DELETE FROM hot.job_status_changes WHERE job_id = (SELECT min(job_id) FROM jobs) AND from_status IS NULL",
             "status changes chain",
         ),
     ],

@@ -12,11 +12,15 @@ Guarantees:
   instant) appends no snapshot and no status change; re-applying the same sync_id adds no
   sync_runs or rejected_records row either (`SyncSummary.replayed`).
 * Tenants never mix: every read and write is keyed by the result's tenant.
+* Writes go to the hot tables (`layout.hot`); once the merge is done, the days that can no
+  longer change are sealed into Parquet in the same transaction (`sealing.py`), after the
+  sealed-history checks of `sealed_guard.py` ran first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -24,6 +28,7 @@ import duckdb
 import polars as pl
 
 from jobs_pipeline.archive.frames import CaptureFrames, build_capture_frames
+from jobs_pipeline.archive.layout import hot
 from jobs_pipeline.archive.reconcile import (
     GONE_COLUMNS,
     IDENTITY_COLUMNS,
@@ -40,6 +45,8 @@ from jobs_pipeline.archive.schema import (
     SYNC_RUN_COLUMNS,
     SYNC_STATUS_OK,
 )
+from jobs_pipeline.archive.sealed_guard import screen_sealed
+from jobs_pipeline.archive.sealing import seal_ready_days
 from jobs_pipeline.archive.session import query_frame
 from jobs_pipeline.archive.summary import SyncSummary
 from jobs_pipeline.capture.types import CaptureResult
@@ -47,8 +54,8 @@ from jobs_pipeline.capture.types import CaptureResult
 # One row per key of the result (observations first, then vanished jobs), in the keys' order once
 # sorted by `position`: the archived state lines up with the frames without a join in Polars.
 # rowid lets the updates find their rows without re-joining on (tenant, job_id) strings; it is
-# stable for the whole transaction: the archive never deletes from `jobs`, and this connection is
-# the only writer (writer lock).
+# stable for the whole transaction: nothing deletes from `hot.jobs` before sealing, which runs after
+# the updates, and this connection is the only writer (writer lock).
 _ARCHIVED_SQL = """
 SELECT k.job_id,
        j.rowid AS row_id,
@@ -70,7 +77,7 @@ SELECT k.job_id,
        j.vanished_at AS prev_vanished_at,
        k.position
 FROM {keys} AS k
-LEFT JOIN jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
+LEFT JOIN hot.jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
 """
 
 
@@ -84,14 +91,15 @@ def apply_capture_frames(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames)
     session = _Session(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
-        summary = _apply(session, frames)
+        summary = _apply(session, screen_sealed(conn, frames))
+        seal = seal_ready_days(conn, summary.tenant, summary.sync_id, summary.observed_at)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
     finally:
         session.unregister_all()
-    return summary
+    return dataclasses.replace(summary, sealed_files=seal.files, sealed_rows=seal.rows)
 
 
 class _Session:
@@ -193,7 +201,7 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
 def _already_applied(conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str) -> bool:
     # fetchall, not fetchone: DuckDB 2 refuses register() while an execute() result is unfinished.
     rows = conn.execute(
-        "SELECT count(*) FROM sync_runs WHERE tenant = ? AND sync_id = ?", [tenant, sync_id]
+        f"SELECT count(*) FROM {hot('sync_runs')} WHERE tenant = ? AND sync_id = ?", [tenant, sync_id]
     ).fetchall()
     return bool(rows[0][0])
 
@@ -206,7 +214,7 @@ def _insert(session: _Session, table: str, frame: pl.DataFrame, columns: Sequenc
     # every later CHECKPOINT to compact (see _insert_snapshots).
     view = session.register(table, frame.rechunk())
     names = ", ".join(columns)
-    session.conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+    session.conn.execute(f"INSERT INTO {hot(table)} ({names}) SELECT {names} FROM {view}")
 
 
 def _insert_snapshots(session: _Session, frames: CaptureFrames, rows: pl.Series) -> int:
@@ -229,7 +237,7 @@ def _insert_snapshots(session: _Session, frames: CaptureFrames, rows: pl.Series)
     header = frames.header
     observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id")]
     session.conn.execute(
-        f"INSERT INTO job_snapshots (tenant, sync_id, {', '.join(observed)}) "
+        f"INSERT INTO {hot('job_snapshots')} (tenant, sync_id, {', '.join(observed)}) "
         f"SELECT $tenant, $sync_id, {', '.join(observed)} FROM {view}",
         {"tenant": header.tenant, "sync_id": header.sync_id},
     )
@@ -247,7 +255,7 @@ def _update_jobs(
     if killed:
         assignments = ["status = 'KILLED'", "status_inferred = true", *assignments]
     session.conn.execute(
-        f"UPDATE jobs SET {', '.join(assignments)} FROM {view} AS u WHERE jobs.rowid = u.row_id"
+        f"UPDATE {hot('jobs')} SET {', '.join(assignments)} FROM {view} AS u WHERE jobs.rowid = u.row_id"
     )
 
 
@@ -277,7 +285,7 @@ def _insert_sync_run(
     assert tuple(values) == SYNC_RUN_COLUMNS
     names = ", ".join(values)
     placeholders = ", ".join(f"${name}" for name in values)
-    conn.execute(f"INSERT INTO sync_runs ({names}) VALUES ({placeholders})", values)
+    conn.execute(f"INSERT INTO {hot('sync_runs')} ({names}) VALUES ({placeholders})", values)
 
 
 def _warnings(plan: Reconciliation, rejects: int) -> list[str]:

@@ -8,6 +8,7 @@ old code must not write rows a newer schema would misread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ import duckdb
 
 from jobs_pipeline.archive import ddl
 from jobs_pipeline.archive.errors import ArchiveError, ArchiveVersionError
+from jobs_pipeline.archive.hot_split import split_hot_and_sealed
 from jobs_pipeline.archive.schema import SCHEMA_VERSION
 
 
@@ -22,13 +24,26 @@ from jobs_pipeline.archive.schema import SCHEMA_VERSION
 class Migration:
     version: int
     description: str
-    sql: str
+    # Plain SQL, or a step that needs to read the archive to know what to do (never both).
+    sql: str = ""
+    step: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+    def apply(self, conn: duckdb.DuckDBPyConnection) -> None:
+        if self.step is not None:
+            self.step(conn)
+        else:
+            conn.execute(self.sql)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", ddl.V1_INITIAL),
     Migration(2, "rejected_records; sync_runs.rate_limited and rejects", ddl.V2_REJECTS_AND_RATE_LIMITS),
     Migration(3, "sync_runs.gaps comment lists every gap reason", ddl.V3_GAP_REASONS),
+    Migration(
+        4,
+        "archive tables split into schema hot and sealed Parquet day files, main names become views",
+        step=split_hot_and_sealed,
+    ),
 )
 
 if [m.version for m in MIGRATIONS] != list(range(1, SCHEMA_VERSION + 1)):  # pragma: no cover
@@ -68,7 +83,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, *, archive_label: str = "the archiv
             continue
         conn.execute("BEGIN TRANSACTION")
         try:
-            conn.execute(migration.sql)
+            migration.apply(conn)
             conn.execute(
                 "INSERT INTO schema_version (tenant, version, applied_at, description) VALUES ('*', ?, ?, ?)",
                 [migration.version, datetime.now(UTC), migration.description],

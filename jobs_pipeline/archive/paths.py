@@ -8,6 +8,8 @@ it works on a private store in a hidden directory beside it and publishes a copy
     demo-output/.archive.duckdb.writer/archive.duckdb   private store (the writer only)
     demo-output/.archive.duckdb.writer/lock             flock'ed by the writer; holds pid + start
     demo-output/.archive.duckdb.publish-<pid>.tmp       a copy being published (same filesystem)
+    demo-output/archive.sealed/<table>/tenant=<t>/day=<YYYY-MM-DD>/data.parquet
+                                                        sealed history, immutable (see layout.py)
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ class ArchivePaths:
     def published_wal(self) -> Path:
         """Only ever created by an analyst's read-WRITE session on the published copy."""
         return self.directory / f"{self.published.name}.wal"
+
+    @property
+    def sealed_root(self) -> Path:
+        """The immutable day files (ZSTD Parquet, hive-style folders), shared by every published version."""
+        return self.directory / f"{self.published.stem}.sealed"
+
+    @property
+    def compact_temp(self) -> Path:
+        return self.writer_dir / "archive.duckdb.compacting"
 
     def publish_temp(self, pid: int) -> Path:
         # Same directory as the published file, so that os.replace is an atomic rename.

@@ -1,12 +1,14 @@
 """The archive's current table contract, as names: what analysts, the merge and external checks rely on.
 
-The DDL that creates these tables lives in `ddl.py` (frozen per version); this module is the
-single place the code names columns, and the tests check both agree after migrating.
+The DDL that creates these tables lives in `ddl.py` and `hot_split.py` (frozen per version); this
+module is the single place the code names columns, and the tests check both agree after migrating.
+Since schema version 4 the archive tables are views in schema `main` over schema `hot` and the
+sealed Parquet day files (`layout.py`); the names and columns here are what analysts see.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",
@@ -79,6 +81,19 @@ REJECT_COLUMNS: tuple[str, ...] = ("tenant", "sync_id", "observed_at", "job_id",
 
 SCHEMA_VERSION_COLUMNS: tuple[str, ...] = ("tenant", "version", "applied_at", "description")
 
+# The manifest of sealed Parquet day files (schema version 4; see archive/layout.py).
+SEALED_PARTITION_COLUMNS: tuple[str, ...] = (
+    "tenant",
+    "table_name",
+    "day",
+    "path",
+    "rows",
+    "bytes",
+    "columns",
+    "sealed_at",
+    "sync_id",
+)
+
 TABLES: dict[str, tuple[str, ...]] = {
     "schema_version": SCHEMA_VERSION_COLUMNS,
     "sync_runs": SYNC_RUN_COLUMNS,
@@ -86,6 +101,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "jobs": JOB_COLUMNS,
     "job_status_changes": STATUS_CHANGE_COLUMNS,
     "rejected_records": REJECT_COLUMNS,
+    "sealed_partitions": SEALED_PARTITION_COLUMNS,
 }
 
 # Values of job_status_changes.source.

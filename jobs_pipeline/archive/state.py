@@ -15,12 +15,13 @@ from jobs_pipeline.archive.session import query_frame
 from jobs_pipeline.capture.types import CaptureState, Gap, KnownJob
 
 # Jobs created this long before the last sync may still be in the API's window at the next one;
-# the margin absorbs clock skew between syncs.
+# the margin absorbs clock skew between syncs. Everything here reads the HOT tables only: the latest
+# sync and every job this young are never sealed (layout.seal_through keeps 24 h + 1 h back).
 KNOWN_WINDOW = timedelta(hours=RETENTION_HOURS, minutes=10)
 
 _LAST_SYNC_SQL = f"""
 SELECT observed_at, coverage_complete
-FROM sync_runs
+FROM hot.sync_runs
 WHERE tenant = $tenant AND status = '{SYNC_STATUS_OK}'
 ORDER BY observed_at DESC, finished_at DESC
 LIMIT 1
@@ -33,7 +34,7 @@ SELECT job_id, target_id, job_type, status,
        epoch_us(created_at) AS created_us,
        epoch_us(updated_at) AS updated_us,
        epoch_us(last_seen_at) AS last_seen_us
-FROM jobs
+FROM hot.jobs
 WHERE tenant = $tenant AND vanished_at IS NULL AND created_at >= $since
 """
 
@@ -56,7 +57,7 @@ def load_open_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> list[Gap]:
     """The gaps the tenant's last sync recorded: the next sync looks into them again."""
     # fetchall, not fetchone: DuckDB 2 refuses new work on a connection with an unfinished result.
     rows = conn.execute(
-        "SELECT gaps FROM sync_runs WHERE tenant = ? ORDER BY observed_at DESC, finished_at DESC LIMIT 1",
+        "SELECT gaps FROM hot.sync_runs WHERE tenant = ? ORDER BY observed_at DESC, finished_at DESC LIMIT 1",
         [tenant],
     ).fetchall()
     if not rows or rows[0][0] is None:

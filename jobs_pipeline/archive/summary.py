@@ -31,6 +31,8 @@ class SyncSummary:
     stale_ignored: int = 0  # observations older than what the archive already holds
     replayed: bool = False  # this sync_id had already been applied: nothing new was recorded for it
     warnings: tuple[str, ...] = ()
+    sealed_files: int = 0  # Parquet day files this sync sealed (layout.py)
+    sealed_rows: int = 0  # rows those files moved out of the hot store
 
     def one_line(self) -> str:
         when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -49,6 +51,8 @@ class SyncSummary:
             f"{self.requests} requests, {self.pages} pages, {self.rate_limited} rate-limited, "
             f"{self.rejects} rejected; {coverage}"
         )
+        if self.sealed_files:
+            text += f"; sealed {self.sealed_files} day file(s), {self.sealed_rows:,} rows"
         if self.replayed:
             text = "(already applied) " + text
         return text

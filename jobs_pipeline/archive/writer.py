@@ -39,8 +39,10 @@ from contextlib import contextmanager
 
 import duckdb
 
+from jobs_pipeline.archive.compact import compact_store, needs_compaction
 from jobs_pipeline.archive.errors import ArchiveError
 from jobs_pipeline.archive.lock import DEFAULT_LOCK_TIMEOUT, writer_lock
+from jobs_pipeline.archive.manifest import announce_sealed_root
 from jobs_pipeline.archive.migrations import migrate
 from jobs_pipeline.archive.paths import ArchivePaths, check_writable, remove_quietly
 from jobs_pipeline.archive.publish import publish as publish_store
@@ -94,14 +96,17 @@ def open_writer(
                 _discard_writer_dir(paths)
             raise
         conn.execute("CHECKPOINT")
+        compact = needs_compaction(conn)
         conn.close()
+        if compact:
+            compact_or_warn(paths)
         if publish:
             publish_or_warn(paths)
 
 
 def _holds_no_sync(conn: duckdb.DuckDBPyConnection) -> bool:
     try:
-        return conn.execute("SELECT count(*) FROM sync_runs").fetchall()[0][0] == 0
+        return conn.execute("SELECT count(*) FROM hot.sync_runs").fetchall()[0][0] == 0
     except duckdb.Error:
         return False  # cannot tell: keep it
 
@@ -109,6 +114,14 @@ def _holds_no_sync(conn: duckdb.DuckDBPyConnection) -> bool:
 def _discard_writer_dir(paths: ArchivePaths) -> None:
     """Remove the writer directory, lock file included, while the caller still holds the lock."""
     shutil.rmtree(paths.writer_dir, ignore_errors=True)
+
+
+def compact_or_warn(paths: ArchivePaths) -> None:
+    """Rebuild the store compactly; on failure keep the (valid, just bigger) store and warn."""
+    try:
+        compact_store(paths)
+    except (OSError, duckdb.Error) as exc:
+        log.warning("compacting the archive store %s failed (%s); it stays as it is", paths.store, exc)
 
 
 def publish_or_warn(paths: ArchivePaths) -> bool:
@@ -135,6 +148,7 @@ def _open_store(paths: ArchivePaths, label: str) -> duckdb.DuckDBPyConnection:
     try:
         configure_session(conn)
         migrate(conn, archive_label=label)
+        announce_sealed_root(conn, paths.sealed_root)
     except BaseException:
         _close_quietly(conn)
         if seeded:
