@@ -447,6 +447,7 @@ from pathlib import Path
 
 args = json.loads(sys.argv[1])
 import jobs_pipeline.archive.publish as publish_module
+import jobs_pipeline.archive.sealing as sealing_module
 import jobs_pipeline.archive.writer as writer_module
 import jobs_pipeline.sync as sync_module
 from jobs_pipeline.api.client import JobsClient
@@ -477,6 +478,8 @@ traced(sync_module, "apply_capture", "apply", "applied")
 traced(writer_module, "publish_or_warn", "publish")
 traced(publish_module.shutil, "copyfile", "copy")
 traced(publish_module.os, "replace", "replace")
+traced(sealing_module, "_seal_table_day", "seal")
+traced(sealing_module, "refresh_views", "views")
 
 client = JobsClient(args["url"], args["key"], backoff_base=0.01, backoff_max=0.05, timeout=2.0, rate_limit=100_000)
 config = SyncConfig(base_url=args["url"], api_key=args["key"], db_path=Path(args["db"]), budget=args["budget"],
@@ -488,10 +491,19 @@ print(summary.one_line())
 
 # Where a run may be killed: at its k-th API request, at a random instant, or a random moment after
 # it enters one of the runner's phases. "cli-*" runs use the real `jobs-pipeline sync` command.
-MARKED_PHASES = ("open", "apply", "applied", "publish", "copy", "replace")
+MARKED_PHASES = ("open", "apply", "seal", "views", "applied", "publish", "copy", "replace")
 KILL_POINTS = ("request", "instant", *MARKED_PHASES, "cli-request", "cli-instant")
 # Longest random delay after entering a phase (seconds): about the phase's own length.
-PHASE_DELAY = {"open": 0.08, "apply": 0.15, "applied": 0.05, "publish": 0.03, "copy": 0.01, "replace": 0.002}
+PHASE_DELAY = {
+    "open": 0.08,
+    "apply": 0.15,
+    "seal": 0.02,
+    "views": 0.005,
+    "applied": 0.05,
+    "publish": 0.03,
+    "copy": 0.01,
+    "replace": 0.002,
+}
 
 
 @dataclass(frozen=True)
@@ -606,6 +618,13 @@ def leftover_files(db: Path) -> list[str]:
     """Files that should not outlive a successful sync (temp copies of a crashed publish or seed)."""
     paths = ArchivePaths.for_db(db)
     expected = {paths.published, paths.store, paths.store_wal, paths.lock_file}
+    if paths.published.exists():
+        # suppress: an archive from before sealing has no manifest
+        with contextlib.closing(open_for_analysis(db)) as conn, contextlib.suppress(duckdb.CatalogException):
+            expected |= {
+                paths.sealed_root / path
+                for (path,) in conn.execute("SELECT path FROM sealed_partitions").fetchall()
+            }
     return sorted(
         str(p.relative_to(paths.directory))
         for p in paths.directory.rglob("*")

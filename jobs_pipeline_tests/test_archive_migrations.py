@@ -10,7 +10,7 @@ import duckdb
 from jobs_pipeline.archive import SCHEMA_VERSION, apply_capture, open_for_analysis, open_writer
 from jobs_pipeline.archive.migrations import MIGRATIONS, migrate, schema_version
 from jobs_pipeline.archive.paths import ArchivePaths
-from jobs_pipeline_tests.test_archive_builders import T0, make_job, make_result, rows
+from jobs_pipeline_tests.test_archive_builders import make_job, make_result, rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "archive_v1.sql"
 V1_TABLES = ("sync_runs", "jobs", "job_snapshots", "job_status_changes")

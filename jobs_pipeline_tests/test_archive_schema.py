@@ -77,7 +77,9 @@ def test_every_table_and_column_is_documented() -> None:
     )
     assert {t["table_name"] for t in tables} == set(TABLES)
     assert all(len(str(t["comment"] or "")) > 20 for t in tables)
-    hot_tables = rows(memory_archive(), "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'hot'")
+    hot_tables = rows(
+        memory_archive(), "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'hot'"
+    )
     assert all(len(str(t["comment"] or "")) > 20 for t in hot_tables)
 
 

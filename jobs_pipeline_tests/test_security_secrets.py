@@ -53,7 +53,8 @@ def text_columns_holding(conn: duckdb.DuckDBPyConnection, needle: str) -> list[s
         f"{schema}.{table}.{column}" if schema != "main" else f"{table}.{column}"
         for schema, table, column in columns
         if conn.execute(
-            f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains(CAST("{column}" AS VARCHAR), ?)', [needle]
+            f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains(CAST("{column}" AS VARCHAR), ?)',
+            [needle],
         ).fetchall()[0][0]
     ]
 
@@ -98,7 +99,9 @@ def test_the_searches_find_a_planted_key(tmp_path: Path) -> None:
     shutil.copyfile(ArchivePaths.for_db(db).store, planted)
     conn = duckdb.connect(str(planted))
     try:
-        conn.execute("UPDATE hot.job_snapshots SET payload = json_object('leak', ?) WHERE rowid = 0", [SECRET])
+        conn.execute(
+            "UPDATE hot.job_snapshots SET payload = json_object('leak', ?) WHERE rowid = 0", [SECRET]
+        )
         conn.execute("CHECKPOINT")
         assert text_columns_holding(conn, SECRET) == ["hot.job_snapshots.payload", "job_snapshots.payload"]
     finally:

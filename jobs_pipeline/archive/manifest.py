@@ -24,9 +24,7 @@ SEALED_ROOT_VARIABLE = "jobs_pipeline_sealed_root"
 
 
 def sealed_root(conn: duckdb.DuckDBPyConnection) -> Path | None:
-    rows = conn.execute(
-        "SELECT value FROM hot.archive_settings WHERE key = ?", [SEALED_ROOT_KEY]
-    ).fetchall()
+    rows = conn.execute("SELECT value FROM hot.archive_settings WHERE key = ?", [SEALED_ROOT_KEY]).fetchall()
     return Path(rows[0][0]) if rows else None
 
 

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -89,13 +90,21 @@ def apply_capture(conn: duckdb.DuckDBPyConnection, result: CaptureResult) -> Syn
 def apply_capture_frames(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames) -> SyncSummary:
     """`apply_capture` from already-built frames (what the ingest benchmark times separately)."""
     session = _Session(conn)
+    sealed_files: list[Path] = []
     conn.execute("BEGIN TRANSACTION")
     try:
         summary = _apply(session, screen_sealed(conn, frames))
-        seal = seal_ready_days(conn, summary.tenant, summary.sync_id, summary.observed_at)
+        seal = seal_ready_days(
+            conn, summary.tenant, summary.sync_id, summary.observed_at, written=sealed_files
+        )
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
+        # Day files of a transaction that did not commit lie beyond every committed horizon (no
+        # view reads them), but leave the folder as it was. After a kill -9 they stay: the next
+        # sync writes them again.
+        for path in sealed_files:
+            path.unlink(missing_ok=True)
         raise
     finally:
         session.unregister_all()

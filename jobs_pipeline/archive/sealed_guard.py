@@ -37,7 +37,9 @@ def screen_sealed(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames) -> Cap
     job_day = sealed_through(conn, header.tenant, Family.JOB)
     if job_day is None or frames.observations.num_rows == 0:
         return frames
-    boundary = pa.scalar(day_start(job_day + timedelta(days=1)), frames.observations.schema.field("created_at").type)
+    boundary = pa.scalar(
+        day_start(job_day + timedelta(days=1)), frames.observations.schema.field("created_at").type
+    )
     sealed = pc.fill_null(pc.less(frames.observations["created_at"], boundary), False)
     if not pc.any(sealed).as_py():
         return frames

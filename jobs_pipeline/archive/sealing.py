@@ -21,10 +21,10 @@ writes it again. Once committed, a day file is never rewritten.
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 
@@ -57,6 +57,7 @@ class SealReport:
     """What one sync sealed: day files written and rows moved out of the hot store."""
 
     days: dict[str, list[date]] = field(default_factory=dict)  # family -> days sealed
+    written: list[Path] = field(default_factory=list)  # day files written (committed or not yet)
     files: int = 0
     rows: int = 0
     bytes: int = 0
@@ -67,10 +68,20 @@ class SealReport:
 
 
 def seal_ready_days(
-    conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str, observed_at: datetime, *, now: datetime | None = None
+    conn: duckdb.DuckDBPyConnection,
+    tenant: str,
+    sync_id: str,
+    observed_at: datetime,
+    *,
+    now: datetime | None = None,
+    written: list[Path] | None = None,
 ) -> SealReport:
-    """Seal every day of `tenant` that is immutable at `observed_at`; no-op when the archive has no sealed folder."""
-    report = SealReport()
+    """Seal every day of `tenant` that is immutable at `observed_at`; no-op when the archive has no sealed folder.
+
+    `written` receives each day file as soon as it exists, so that a caller whose transaction then
+    fails can remove them.
+    """
+    report = SealReport(written=written if written is not None else [])
     root = announced_sealed_root(conn)
     if root is None:  # a connection not opened by `open_writer` (tests, in-memory): everything stays hot
         return report
@@ -159,9 +170,13 @@ def _seal_table_day(
     where = _day_rows(table, tenant, bounds)
     folder = root / table.name / f"tenant={_path_value(tenant)}" / f"day={day.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f".{SEALED_FILE}.*.tmp"):  # from a killed sync: we hold the writer lock
+        stale.unlink(missing_ok=True)
     final = folder / SEALED_FILE
     temp = folder / f".{SEALED_FILE}.{os.getpid()}.tmp"
-    select = f"SELECT {', '.join(columns)} FROM {hot(table.name)} AS t WHERE {where} ORDER BY {table.order_by}"
+    report.written.append(temp)  # listed before it exists: a COPY that fails half-way leaves none
+    names = ", ".join(f'"{name}"' for name in columns)
+    select = f"SELECT {names} FROM {hot(table.name)} AS t WHERE {where} ORDER BY {table.order_by}"
     ((rows,),) = conn.execute(
         f"COPY ({select}) TO {_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
     ).fetchall()
@@ -169,6 +184,7 @@ def _seal_table_day(
         temp.unlink(missing_ok=True)
         return
     _fsync(temp)
+    report.written.append(final)
     os.replace(temp, final)
     _fsync(folder)
     conn.execute(f"DELETE FROM {hot(table.name)} AS t WHERE {where}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from jobs_pipeline.archive.layout import HOT_SCHEMA, SEALED_TABLES, Family, SealedTable, hot
+from jobs_pipeline.archive.layout import HOT_SCHEMA, SEALED_TABLES, SealedTable, hot
 from jobs_pipeline.archive.manifest import all_sealed_through, sealed_columns, sealed_root
 
 # Hive keys of the sealed folders: not stored inside the files (engines such as Spark refuse a
@@ -44,10 +44,14 @@ def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
         columns = hot_columns(conn, table.name)
         sql = f"SELECT {', '.join(_quote(name) for name, _ in columns)} FROM {hot(table.name)}"
         if root is not None and table.name in present:
-            sql += "\nUNION ALL\n" + _sealed_select(table, columns, root, horizons[table.family], present[table.name])
+            sql += "\nUNION ALL\n" + _sealed_select(
+                table, columns, root, horizons[table.family], present[table.name]
+            )
         conn.execute(f"CREATE OR REPLACE VIEW main.{table.name} AS {sql}")
         _copy_comments(conn, table.name)
-    conn.execute(f"CREATE OR REPLACE VIEW main.sealed_partitions AS SELECT * FROM {HOT_SCHEMA}.sealed_partitions")
+    conn.execute(
+        f"CREATE OR REPLACE VIEW main.sealed_partitions AS SELECT * FROM {HOT_SCHEMA}.sealed_partitions"
+    )
     _copy_comments(conn, "sealed_partitions")
 
 
@@ -68,7 +72,11 @@ def table_glob(root: Path, table: str) -> str:
 
 
 def _sealed_select(
-    table: SealedTable, columns: list[tuple[str, str]], root: Path, horizons: dict[str, date], present: set[str]
+    table: SealedTable,
+    columns: list[tuple[str, str]],
+    root: Path,
+    horizons: dict[str, date],
+    present: set[str],
 ) -> str:
     selected = []
     for name, data_type in columns:
@@ -89,7 +97,8 @@ def horizon_predicate(horizons: dict[str, date]) -> str:
     if not horizons:
         return "false"
     cases = " ".join(
-        f"WHEN {_literal(tenant)} THEN day <= DATE '{day.isoformat()}'" for tenant, day in sorted(horizons.items())
+        f"WHEN {_literal(tenant)} THEN day <= DATE '{day.isoformat()}'"
+        for tenant, day in sorted(horizons.items())
     )
     return f"CASE tenant {cases} ELSE false END"
 
@@ -116,6 +125,3 @@ def _literal(text: str) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-__all__ = ["PARTITION_KEYS", "Family", "hot_columns", "horizon_predicate", "refresh_views", "table_glob"]
