@@ -214,6 +214,11 @@ def duration_chart(
     high = float(logs["log_s"].max())  # type: ignore[arg-type]
     bins = np.linspace(low - 0.05, max(high, low + 0.5) + 0.05, 31)
     ticks = [(x, label) for x, label in DURATION_TICKS if bins[0] <= x <= bins[-1]]
+    under_floor = values.filter(pl.col("seconds") < DURATION_FLOOR_S)
+    if not under_floor.is_empty():
+        # Zero waits (started the instant they were created) are drawn in the first bin: its tick
+        # says so instead of claiming they took 0.1 s.
+        ticks = [(x, "≤0.1s" if label == "0.1s" else label) for x, label in ticks]
     fig, axes = _panels(len(types))
     parts = []
     for ax, job_type in zip(axes, types, strict=True):
@@ -222,6 +227,7 @@ def duration_chart(
         ax.hist(seconds, bins=bins.tolist(), color=type_colour(job_type), alpha=0.75, histtype="stepfilled")
         stats = quantiles.get(job_type)
         panel_title = f"{job_type} (n={len(seconds)})"
+        floor_count = under_floor.filter(pl.col("job_type") == job_type).height
         if stats is not None:
             ax.axvline(_log_position(stats["p50_s"]), color="black", linewidth=1.2)
             ax.axvline(_log_position(stats["p95_s"]), color="black", linestyle="--", linewidth=1.2)
@@ -230,6 +236,7 @@ def duration_chart(
             parts.append(
                 f"{job_type}: {stats['count']} jobs, median {human_seconds(stats['p50_s'])}, "
                 f"p95 {human_seconds(stats['p95_s'])}"
+                + (f", {floor_count} under 0.1 s (drawn in the first bin, ≤0.1s)" if floor_count else "")
             )
         ax.set_title(panel_title, fontsize=8)
         ax.set_xticks([x for x, _ in ticks], [label for _, label in ticks])
