@@ -65,7 +65,7 @@ from jobs_pipeline.analytics.conventions import (
     OBSERVABLE_HOURS,
     SIZE_UNITS,
 )
-from jobs_pipeline.analytics.coverage import GAP_COLUMNS
+from jobs_pipeline.analytics.coverage import BEFORE_ARCHIVE, GAP_COLUMNS
 from jobs_pipeline.analytics.prepare import JOB_INPUT_COLUMNS
 from jobs_pipeline.analytics.schema import TABLES, TableSpec, conform
 
@@ -135,7 +135,7 @@ VIEWS: tuple[ViewSpec, ...] = (
         """
         SELECT bucket_grain, bucket_start, tenant, job_type, done + error AS finished, error,
                failure_rate, failure_rate_lower, failure_rate_upper,
-               killed, killed_rate, killed_rate_lower, killed_rate_upper
+               killed, killed_rate, killed_rate_lower, killed_rate_upper, coverage
         FROM stats_failure_rates
         """,
         (
@@ -152,6 +152,10 @@ VIEWS: tuple[ViewSpec, ...] = (
             ("killed_rate", "killed / (finished + killed)."),
             ("killed_rate_lower", "Wilson 95 % lower bound."),
             ("killed_rate_upper", "Wilson 95 % upper bound."),
+            (
+                "coverage",
+                "complete | partial | status_selective (biased: leave out of trends; see stats_coverage).",
+            ),
         ),
     ),
     ViewSpec(
@@ -417,7 +421,22 @@ def read_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> pl.DataFrame:
         """,
         [tenant],
     ).fetchall()
-    records = []
+    records: list[dict[str, object]] = []
+    if rows:
+        first = min(observed_at for _, observed_at, *_ in rows)
+        # Older than the API's window at the first sync: never observable (coverage.py).
+        records.append(
+            {
+                "tenant": tenant,
+                "sync_id": None,
+                "observed_at": first,
+                "is_latest": True,
+                "slice": "ALL",
+                "reason": BEFORE_ARCHIVE,
+                "created_from": datetime(1970, 1, 1),
+                "created_to": first - timedelta(hours=OBSERVABLE_HOURS, microseconds=1),
+            }
+        )
     for sync_id, observed_at, gaps_json, is_latest, complete in rows:
         if complete:
             continue

@@ -58,8 +58,10 @@ def _archive() -> Archive:
 
 
 def _record_syncs(conn: duckdb.DuckDBPyConnection, *, with_gap: bool) -> None:
-    """The first sync (with its gap, or pretending it saw all), then complete ones every 6 h."""
-    insert_sync_run(conn, "acme", "s000", GAP_DAY + timedelta(days=1))
+    """A first sync that sees day 0 whole, the sync that hit the cap (or pretends it saw all), then
+    complete ones every 6 h."""
+    insert_sync_run(conn, "acme", "s000", DAY0 + timedelta(days=1))
+    insert_sync_run(conn, "acme", "s001", GAP_DAY + timedelta(days=1))
     if with_gap:
         gap = {
             "slice": "DONE",
@@ -68,10 +70,10 @@ def _record_syncs(conn: duckdb.DuckDBPyConnection, *, with_gap: bool) -> None:
             "created_to": GAP_TO.isoformat() + "+00:00",
         }
         conn.execute(
-            "UPDATE sync_runs SET coverage_complete = false, gaps = ? WHERE sync_id = 's000'",
+            "UPDATE sync_runs SET coverage_complete = false, gaps = ? WHERE sync_id = 's001'",
             [json.dumps([gap])],
         )
-    for n in range(1, 12):
+    for n in range(2, 12):
         insert_sync_run(conn, "acme", f"s{n:03d}", GAP_DAY + timedelta(days=1, hours=6 * n))
 
 
@@ -186,17 +188,35 @@ def test_superseded_and_known_active_gaps_do_not_count() -> None:
     )
     unseen = unseen_ranges(gaps)
     assert sorted(unseen["reason"].to_list()) == ["budget", "cap"]
-    coverage = bucket_coverage(unseen, Scope.for_days([at.date()]), ["t"])
+    coverage = bucket_coverage(unseen, Scope.for_days([at.date()]), ["t"], at + timedelta(hours=6))
     hours = {r["bucket_start"].hour: r for r in coverage.filter(pl.col("bucket_grain") == "hour").to_dicts()}
     assert hours[2]["coverage"] == STATUS_SELECTIVE  # the ERROR cap gap (02:00-03:00)
     assert hours[4]["coverage"] == "partial"  # the budget gap covers everything; not status-selective
     assert hours[13]["coverage"] == "complete"  # after the latest sync
     assert hours[4]["seen_share"] == pytest.approx(0.0, abs=1e-6)
+    assert max(hours) == 17  # buckets after as_of are not judged; the current one up to as_of
+    assert hours[17]["window_s"] == pytest.approx(3600.0)
 
 
 def test_read_gaps_parses_what_the_archive_stores() -> None:
     conn = _refreshed(with_gap=True)
-    gaps = read_gaps(conn, "acme")
+    gaps = read_gaps(conn, "acme").sort("observed_at", "reason")
     assert gaps.select("slice", "reason", "created_from", "created_to", "is_latest").rows() == [
-        ("DONE", "cap", GAP_FROM, GAP_TO, False)
+        # Older than the API's window at the first sync: never observable.
+        ("ALL", "before-archive", datetime(1970, 1, 1), DAY0 - timedelta(microseconds=1), True),
+        ("DONE", "cap", GAP_FROM, GAP_TO, False),
     ]
+
+
+def test_the_first_bucket_before_the_archive_reach_is_partial_not_a_dip() -> None:
+    conn = fresh_connection(_archive())
+    insert_sync_run(conn, "acme", "s000", DAY0 + timedelta(hours=30))  # its window starts at 06:00
+    refresh_statistics(conn, as_of=DAY0 + timedelta(hours=30))
+    rows = dict(
+        conn.sql(
+            "SELECT bucket_start::DATE, (seen_share, coverage) FROM stats_coverage WHERE bucket_grain = 'day'"
+        ).fetchall()
+    )
+    assert rows[date(2024, 10, 7)] == (pytest.approx(0.75), "partial")
+    assert rows[date(2024, 10, 8)] == (1.0, "complete")
+    assert date(2024, 10, 9) not in rows  # after as_of

@@ -80,7 +80,7 @@ def compute_statistics(
     flight = in_flight(prepared, scope, as_of)
     unseen = unseen_ranges(gaps if gaps is not None else pl.DataFrame(schema=GAP_COLUMNS))
     tenants = set(jobs["tenant"].unique().to_list()) | set(unseen["tenant"].unique().to_list())
-    coverage = bucket_coverage(unseen, scope, tenants)
+    coverage = bucket_coverage(unseen, scope, tenants, naive_utc(as_of))
     spikes = failure_spikes(prepared, scope, coverage, selective_hours(unseen))
     frames = {
         STATS_DURATIONS.name: (duration_stats(prepared, scope), STATS_DURATIONS),

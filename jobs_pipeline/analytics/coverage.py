@@ -9,6 +9,10 @@ A sync that could not see part of a slice records it in `sync_runs.gaps` as a cr
   whatever it still could not see, so the older record is superseded.
 `known-active` gaps are about status updates of jobs already archived (not missing jobs) and do not
 count. Open bounds stand for the API's 24 h window before the sync (older) and the sync (newer).
+Jobs created before the API's 24 h window at the tenant's *first* sync were never observable: that
+range is unseen too (slice 'ALL', reason 'before-archive'; not status-selective), so the archive's
+first, partly covered bucket reads as partial, not as a dip. Buckets are judged up to `as_of`: the
+current one over its elapsed part, later ones not at all.
 
 A gap of one status slice is *status-selective*: the jobs of that status were missed while the
 others were read whole (the demo's first sync: most DONE jobs past the cap, the short ERROR list
@@ -41,6 +45,7 @@ STATUS_SELECTIVE = "status_selective"
 STATUS_SLICES: frozenset[str] = frozenset({"PENDING", "IN_PROGRESS", DONE, ERROR})
 _NEVER_REVISITED: frozenset[str] = frozenset({DONE, ERROR})
 _NOT_MISSING_JOBS: frozenset[str] = frozenset({"known-active"})
+BEFORE_ARCHIVE = "before-archive"
 
 GAP_COLUMNS: dict[str, pl.DataType] = {
     "tenant": pl.String(),
@@ -121,18 +126,26 @@ def _overlap_s(ranges: list[tuple[datetime, datetime]], start: datetime, end: da
     return total.total_seconds()
 
 
-def bucket_coverage(unseen: pl.DataFrame, scope: Scope, tenants: Iterable[str]) -> pl.DataFrame:
-    """stats_coverage rows: every owned bucket of each tenant, with the share of its window seen."""
-    parts = [_tenant_coverage(unseen, scope, t) for t in sorted(set(tenants))]
+def bucket_coverage(
+    unseen: pl.DataFrame, scope: Scope, tenants: Iterable[str], as_of: datetime
+) -> pl.DataFrame:
+    """stats_coverage rows: every owned bucket of each tenant that began before `as_of` (naive UTC),
+    with the share of its window (up to as_of) seen."""
+    parts = [_tenant_coverage(unseen, scope, t, as_of) for t in sorted(set(tenants))]
     return pl.concat(parts) if parts else empty_coverage()
 
 
-def _tenant_coverage(unseen: pl.DataFrame, scope: Scope, tenant: str) -> pl.DataFrame:
+def _tenant_coverage(unseen: pl.DataFrame, scope: Scope, tenant: str, as_of: datetime) -> pl.DataFrame:
     mine = unseen.filter(pl.col("tenant") == tenant)
     every = _merge(mine.select("start", "end").iter_rows())
     selective = _merge(mine.filter(pl.col("status_selective")).select("start", "end").iter_rows())
     rows = []
-    for grain, start, end in scope.buckets.select("bucket_grain", "bucket_start", "bucket_end").iter_rows():
+    for grain, start, bucket_end in scope.buckets.select(
+        "bucket_grain", "bucket_start", "bucket_end"
+    ).iter_rows():
+        if start >= as_of:
+            continue
+        end = min(bucket_end, as_of)
         window_s = (end - start).total_seconds()
         unseen_s = _overlap_s(every, start, end)
         selective_s = _overlap_s(selective, start, end)
