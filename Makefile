@@ -34,10 +34,11 @@ lint: .venv/.synced
 	$(UV) run --locked --quiet ruff format --check jobs_pipeline jobs_pipeline_tests benchmarks
 	$(UV) run --locked --quiet mypy
 
-## Dagster UI on the demo archive (or JOBS_PIPELINE_DB), with the project's instance settings.
+## The one way to start Dagster: UI on the demo archive (or JOBS_PIPELINE_DB), with the project's
+## instance settings (dagster_home/). Ctrl-C or SIGTERM stops it and all its processes within ~10 s.
 dagster: .venv/.synced
 	DAGSTER_HOME=$(CURDIR)/dagster_home JOBS_PIPELINE_DB=$${JOBS_PIPELINE_DB:-$(CURDIR)/demo-output/archive.duckdb} \
-		$(UV) run --locked --quiet dagster dev -w workspace.yaml
+		exec .venv/bin/python -m jobs_pipeline.devserver -w workspace.yaml $(DAGSTER_ARGS)
 
 bench: .venv/.synced
 	$(UV) run --locked --quiet python -m benchmarks.capture

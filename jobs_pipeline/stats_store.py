@@ -41,6 +41,7 @@ Cookbook (DuckDB SQL; the same text is in docs/analytics-cookbook.md):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -64,6 +65,7 @@ from jobs_pipeline.analytics.conventions import (
     OBSERVABLE_HOURS,
     SIZE_UNITS,
 )
+from jobs_pipeline.analytics.coverage import BEFORE_ARCHIVE, GAP_COLUMNS
 from jobs_pipeline.analytics.prepare import JOB_INPUT_COLUMNS
 from jobs_pipeline.analytics.schema import TABLES, TableSpec, conform
 
@@ -133,7 +135,7 @@ VIEWS: tuple[ViewSpec, ...] = (
         """
         SELECT bucket_grain, bucket_start, tenant, job_type, done + error AS finished, error,
                failure_rate, failure_rate_lower, failure_rate_upper,
-               killed, killed_rate, killed_rate_lower, killed_rate_upper
+               killed, killed_rate, killed_rate_lower, killed_rate_upper, coverage
         FROM stats_failure_rates
         """,
         (
@@ -150,6 +152,10 @@ VIEWS: tuple[ViewSpec, ...] = (
             ("killed_rate", "killed / (finished + killed)."),
             ("killed_rate_lower", "Wilson 95 % lower bound."),
             ("killed_rate_upper", "Wilson 95 % upper bound."),
+            (
+                "coverage",
+                "complete | partial | status_selective (biased: leave out of trends; see stats_coverage).",
+            ),
         ),
     ),
     ViewSpec(
@@ -326,6 +332,10 @@ def ensure_statistics_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """
     for spec in TABLES:
         conn.sql(_create_table_sql(spec))
+        # A column added to a spec later reaches archives made before it (appended at the end;
+        # inserts name their columns, so the order does not matter).
+        for column in spec.columns:
+            conn.sql(f"ALTER TABLE {spec.name} ADD COLUMN IF NOT EXISTS {column.name} {column.sql_type}")
         conn.sql(f"COMMENT ON TABLE {spec.name} IS {_sql_literal(spec.comment)}")
         for column in spec.columns:
             conn.sql(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {_sql_literal(column.comment)}")
@@ -398,6 +408,59 @@ def read_snapshots(conn: duckdb.DuckDBPyConnection, tenant: str, scope: Scope) -
         "bound": _utc(scope.start) - JOB_LIFE_BOUND,
     }
     return conn.sql(query, params=params).pl()
+
+
+def read_gaps(conn: duckdb.DuckDBPyConnection, tenant: str) -> pl.DataFrame:
+    """Every gap the tenant's syncs recorded (coverage.GAP_COLUMNS), naive UTC; is_latest marks the
+    gaps of its latest sync. Few rows: only syncs that saw less than everything have any."""
+    rows = conn.execute(
+        """
+        SELECT sync_id, timezone('UTC', observed_at), CAST(gaps AS VARCHAR),
+               observed_at = max(observed_at) OVER () AS is_latest, coverage_complete
+        FROM sync_runs WHERE tenant = ?
+        """,
+        [tenant],
+    ).fetchall()
+    records: list[dict[str, object]] = []
+    if rows:
+        first = min(observed_at for _, observed_at, *_ in rows)
+        # Older than the API's window at the first sync: never observable (coverage.py).
+        records.append(
+            {
+                "tenant": tenant,
+                "sync_id": None,
+                "observed_at": first,
+                "is_latest": True,
+                "slice": "ALL",
+                "reason": BEFORE_ARCHIVE,
+                "created_from": datetime(1970, 1, 1),
+                "created_to": first - timedelta(hours=OBSERVABLE_HOURS, microseconds=1),
+            }
+        )
+    for sync_id, observed_at, gaps_json, is_latest, complete in rows:
+        if complete:
+            continue
+        for gap in json.loads(gaps_json or "[]"):
+            records.append(
+                {
+                    "tenant": tenant,
+                    "sync_id": sync_id,
+                    "observed_at": observed_at,
+                    "is_latest": bool(is_latest),
+                    "slice": gap["slice"],
+                    "reason": gap["reason"],
+                    "created_from": _naive_instant(gap.get("created_from")),
+                    "created_to": _naive_instant(gap.get("created_to")),
+                }
+            )
+    return pl.DataFrame(records, schema=GAP_COLUMNS)
+
+
+def _naive_instant(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -592,11 +655,12 @@ def refresh_statistics(
             tenant_days = _all_days(*span)
         else:
             tenant_days = wanted_days
+        gaps = read_gaps(conn, name)
         for scope in _chunks(tenant_days) if tenant_days else []:
             start, end = read_window(scope)
             jobs = read_jobs(conn, name, start, end, tenant_as_of)
             snapshots = read_snapshots(conn, name, scope)
-            frames = compute_statistics(jobs, snapshots, scope, tenant_as_of)
+            frames = compute_statistics(jobs, snapshots, scope, tenant_as_of, gaps)
             counts = _in_transaction(conn, partial(_replace_scope, conn, name, scope, frames))
             for table, rows in counts.items():
                 written[table] += rows

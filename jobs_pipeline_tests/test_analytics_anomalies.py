@@ -145,7 +145,7 @@ def test_failure_spikes_match_sql(archive_conn: duckdb.DuckDBPyConnection) -> No
     )
     assert_frames_close(
         actual.drop("p_value", "is_spike"),
-        owned.select(actual.drop("p_value", "is_spike").columns),
+        owned.select(actual.drop("p_value", "is_spike", "coverage").columns),
         list(BUCKET_KEYS),
     )
     spikes = actual.filter(pl.col("is_spike"))

@@ -12,6 +12,9 @@ of n finished (DONE + ERROR) against the trailing rate p0 of the BASELINE_DAYS b
 (smoothed (e + 0.5) / (f + 1)):  z = (k - 0.5 - n p0) / sqrt(n p0 (1 - p0)),  p = P(Z >= z).
 is_spike when z >= SPIKE_Z (alpha 0.001), k >= SPIKE_MIN_ERRORS and the baseline holds at least
 SPIKE_MIN_BASELINE_FINISHED finished jobs (else z is null: no baseline, no verdict).
+Coverage (see coverage.py): hours with a status-selective gap are left out of every baseline, and
+a bucket with one gets no verdict either (z null, never a spike): its rate is biased by what the
+archive could not see, not by the vendor.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from jobs_pipeline.analytics.conventions import (
     SPIKE_Z,
     VENDOR_TYPICAL_MAX_S,
 )
+from jobs_pipeline.analytics.coverage import STATUS_SELECTIVE, empty_coverage, with_coverage
 from jobs_pipeline.analytics.prepare import UTC_NAIVE, pick, with_string_keys
 from jobs_pipeline.analytics.stats import normal_upper_tail, ratio
 
@@ -115,8 +119,17 @@ def slow_jobs(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     )
 
 
-def failure_spikes(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
-    """stats_failure_spikes rows: per (bucket, tenant, job_type) with at least one finished job."""
+def failure_spikes(
+    jobs: pl.DataFrame,
+    scope: Scope,
+    coverage: pl.DataFrame | None = None,
+    excluded_hours: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """stats_failure_spikes rows: per (bucket, tenant, job_type) with at least one finished job.
+
+    coverage: stats_coverage rows of the scope (none: every bucket complete); excluded_hours:
+    (tenant, hour) left out of the baselines (coverage.selective_hours).
+    """
     finished = pick(
         jobs,
         pl.col("status").is_in((DONE, ERROR)) & pl.col("finished_at").is_not_null(),
@@ -134,11 +147,23 @@ def failure_spikes(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
             pl.len().cast(pl.Int64).alias("finished"),
         ],
     )
-    baseline = _trailing_counts(finished, counts, scope)
+    baseline_rows = finished
+    if excluded_hours is not None and not excluded_hours.is_empty():
+        baseline_rows = (
+            finished.with_columns(hour=truncate(pl.col("finished_at"), "hour"))
+            .join(
+                excluded_hours.with_columns(pl.col("tenant").cast(finished.schema["tenant"])),
+                on=["tenant", "hour"],
+                how="anti",
+            )
+            .drop("hour")
+        )
+    baseline = with_coverage(_trailing_counts(baseline_rows, counts, scope), _coverage_or_empty(coverage))
+    judged = pl.col("coverage") != STATUS_SELECTIVE
     k, n = pl.col("errors").cast(pl.Float64), pl.col("finished").cast(pl.Float64)
     p0 = (pl.col("baseline_errors") + 0.5) / (pl.col("baseline_finished") + 1.0)
     has_baseline = pl.col("baseline_finished") >= SPIKE_MIN_BASELINE_FINISHED
-    z = pl.when(has_baseline).then((k - 0.5 - n * p0) / (n * p0 * (1.0 - p0)).sqrt())
+    z = pl.when(has_baseline & judged).then((k - 0.5 - n * p0) / (n * p0 * (1.0 - p0)).sqrt())
     return (
         baseline.with_columns(
             error_rate=ratio(pl.col("errors"), pl.col("finished")),
@@ -162,6 +187,7 @@ def failure_spikes(jobs: pl.DataFrame, scope: Scope) -> pl.DataFrame:
             "z_score",
             "p_value",
             "is_spike",
+            "coverage",
         )
         .sort(BUCKET_KEYS)
     )
@@ -213,3 +239,7 @@ def _trailing_counts(finished: pl.DataFrame, counts: pl.DataFrame, scope: Scope)
         baseline_errors=pl.col("_e_end") - pl.col("_e_start"),
         baseline_finished=pl.col("_f_end") - pl.col("_f_start"),
     ).drop("_window_start", "_e_end", "_f_end", "_e_start", "_f_start")
+
+
+def _coverage_or_empty(coverage: pl.DataFrame | None) -> pl.DataFrame:
+    return empty_coverage() if coverage is None else coverage

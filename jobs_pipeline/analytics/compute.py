@@ -14,6 +14,13 @@ import polars as pl
 from jobs_pipeline.analytics.anomalies import failure_spikes, slow_jobs
 from jobs_pipeline.analytics.buckets import Scope
 from jobs_pipeline.analytics.conventions import BASELINE_DAYS
+from jobs_pipeline.analytics.coverage import (
+    GAP_COLUMNS,
+    bucket_coverage,
+    selective_hours,
+    unseen_ranges,
+    with_coverage,
+)
 from jobs_pipeline.analytics.durations import duration_stats
 from jobs_pipeline.analytics.eta import eta_backtest, running_eta
 from jobs_pipeline.analytics.failures import failure_rates
@@ -21,6 +28,7 @@ from jobs_pipeline.analytics.in_flight import in_flight
 from jobs_pipeline.analytics.mix import type_mix
 from jobs_pipeline.analytics.prepare import naive_utc, prepare_jobs, with_categorical_keys
 from jobs_pipeline.analytics.schema import (
+    STATS_COVERAGE,
     STATS_DURATIONS,
     STATS_ETA_BACKTEST,
     STATS_FAILURE_RATES,
@@ -55,25 +63,38 @@ def running_eta_window(as_of: datetime) -> tuple[datetime, datetime]:
 
 
 def compute_statistics(
-    jobs: pl.DataFrame, snapshots: pl.DataFrame, scope: Scope, as_of: datetime
+    jobs: pl.DataFrame,
+    snapshots: pl.DataFrame,
+    scope: Scope,
+    as_of: datetime,
+    gaps: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every bucketed/daily statistics table of `scope`, conformed to its schema, keyed by table name.
 
     `jobs`: archive jobs rows covering `read_window(scope)`; `snapshots`: the IN_PROGRESS
     job_snapshots rows (job_id, observed_at, progress; tenant/status honoured when present) of the
-    jobs completed in the scope's window, as `stats_store.read_snapshots` gives them.
+    jobs completed in the scope's window, as `stats_store.read_snapshots` gives them; `gaps`: the
+    gaps the tenant's syncs recorded (coverage.GAP_COLUMNS, `stats_store.read_gaps`), none = all seen.
     """
     prepared = with_categorical_keys(prepare_jobs(jobs, as_of))
     flight = in_flight(prepared, scope, as_of)
+    unseen = unseen_ranges(gaps if gaps is not None else pl.DataFrame(schema=GAP_COLUMNS))
+    tenants = set(jobs["tenant"].unique().to_list()) | set(unseen["tenant"].unique().to_list())
+    coverage = bucket_coverage(unseen, scope, tenants, naive_utc(as_of))
+    spikes = failure_spikes(prepared, scope, coverage, selective_hours(unseen))
     frames = {
         STATS_DURATIONS.name: (duration_stats(prepared, scope), STATS_DURATIONS),
-        STATS_FAILURE_RATES.name: (failure_rates(prepared, scope), STATS_FAILURE_RATES),
-        STATS_TYPE_MIX.name: (type_mix(prepared, scope), STATS_TYPE_MIX),
+        STATS_FAILURE_RATES.name: (
+            with_coverage(failure_rates(prepared, scope), coverage),
+            STATS_FAILURE_RATES,
+        ),
+        STATS_TYPE_MIX.name: (with_coverage(type_mix(prepared, scope), coverage), STATS_TYPE_MIX),
         STATS_IN_FLIGHT.name: (flight, STATS_IN_FLIGHT),
         STATS_THROUGHPUT.name: (throughput(prepared, flight, scope, as_of), STATS_THROUGHPUT),
         STATS_SURVIVAL.name: (survival_stats(prepared, scope), STATS_SURVIVAL),
         STATS_SPEED.name: (size_speed(prepared, scope), STATS_SPEED),
-        STATS_FAILURE_SPIKES.name: (failure_spikes(prepared, scope), STATS_FAILURE_SPIKES),
+        STATS_FAILURE_SPIKES.name: (spikes, STATS_FAILURE_SPIKES),
+        STATS_COVERAGE.name: (coverage, STATS_COVERAGE),
         STATS_ETA_BACKTEST.name: (eta_backtest(snapshots, prepared, scope), STATS_ETA_BACKTEST),
         STATS_SLOW_JOBS.name: (slow_jobs(prepared, scope), STATS_SLOW_JOBS),
     }

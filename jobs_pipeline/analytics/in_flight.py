@@ -5,6 +5,12 @@ A job is in flight from its start until its known end (see prepare.py): completi
 boundary) gives the exact piecewise-constant concurrency; per bucket we report its time average
 (busy_s / observed_s), its peak, and its value at the bucket's first instant. Buckets are only
 observed up to `as_of`, so the current bucket's average is over its elapsed part.
+
+Intervals are half-open, so a zero-length job (started_at == run_end, e.g. created, started and
+completed in the same instant) is in flight at no instant: it adds no busy time, never raises a
+bucket's peak or its at-start level, and alone produces no row. Its completion still counts in
+throughput. Only the hour/day/week buckets the scope owns are emitted: a run still going past the
+owned days is counted there by the refresh that owns them.
 """
 
 from __future__ import annotations

@@ -108,6 +108,13 @@ STATS_FAILURE_RATES = TableSpec(
         _rate("killed_rate", "killed / (done + error + killed)."),
         _rate("killed_rate_lower", "Wilson 95 % lower bound of killed_rate."),
         _rate("killed_rate_upper", "Wilson 95 % upper bound of killed_rate."),
+        Column(
+            "coverage",
+            "VARCHAR",
+            "What the archive saw of the bucket (stats_coverage): 'complete', 'partial' (jobs of every status "
+            "missed) or 'status_selective' (one status slice missed: figures biased; left out of trends, "
+            "baselines and spike verdicts).",
+        ),
     ),
     "bucket",
 )
@@ -122,6 +129,13 @@ STATS_TYPE_MIX = TableSpec(
         _rate("jobs_share", "jobs / all jobs created in the bucket (1 on the '*' row)."),
         _seconds("run_time_s", "Known run time (cost) of those jobs"),
         _rate("run_time_share", "run_time_s / the bucket's total run time (NULL if the total is 0)."),
+        Column(
+            "coverage",
+            "VARCHAR",
+            "What the archive saw of the bucket (stats_coverage): 'complete', 'partial' (jobs of every status "
+            "missed) or 'status_selective' (one status slice missed: figures biased; left out of trends, "
+            "baselines and spike verdicts).",
+        ),
     ),
     "bucket",
 )
@@ -237,6 +251,36 @@ STATS_FAILURE_SPIKES = TableSpec(
         Column(
             "is_spike", "BOOLEAN", "TRUE when the bucket's error count is a spike (see the table comment)."
         ),
+        Column(
+            "coverage",
+            "VARCHAR",
+            "What the archive saw of the bucket (stats_coverage): 'complete', 'partial' (jobs of every status "
+            "missed) or 'status_selective' (one status slice missed: figures biased; left out of trends, "
+            "baselines and spike verdicts).",
+        ),
+    ),
+    "bucket",
+)
+
+STATS_COVERAGE = TableSpec(
+    "stats_coverage",
+    "How much of each bucket's createdAt window the archive provably saw, per tenant (job_type '*'), from "
+    "the gaps the syncs recorded (sync_runs.gaps): DONE/ERROR cap gaps are never revisited (permanent), "
+    "other gaps count while the tenant's latest sync still records them. A status-selective gap (one "
+    "status slice missed, the others read whole) biases every rate, mix and duration of the bucket.",
+    (
+        *BUCKET_COLUMNS,
+        _seconds("window_s", "Length of the bucket"),
+        _seconds("unseen_s", "Part of the bucket's createdAt window some slice could not see"),
+        _seconds("status_selective_unseen_s", "Part of the window one status slice could not see"),
+        _rate("seen_share", "1 - unseen_s / window_s: the share of the window every slice saw."),
+        Column(
+            "coverage",
+            "VARCHAR",
+            "'complete' (nothing unseen), 'partial' (jobs of every status missed: counts low, rates "
+            "unbiased) or 'status_selective' (figures biased: left out of trends, baselines and spikes).",
+        ),
+        Column("gap_slices", "VARCHAR", "The unseen slices and why, e.g. 'DONE cap'; NULL when complete."),
     ),
     "bucket",
 )
@@ -328,6 +372,7 @@ TABLES: tuple[TableSpec, ...] = (
     STATS_ETA_BACKTEST,
     STATS_SLOW_JOBS,
     STATS_RUNNING_ETA,
+    STATS_COVERAGE,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
 

@@ -61,19 +61,37 @@ def demo(
         f"{result.killed} inferred KILLED); {result.gaps} syncs recorded coverage gaps (the burst)."
     )
     console.print(
-        f"""
-[bold]Where things are[/]
-  archive (open it read-only)  {db}
-  HTML report                  {result.report}
-
-[bold]What to try next[/]
-  open the report              xdg-open {result.report}   (or open it in any browser)
-  query the archive            .venv/bin/jobs-pipeline query --db {db} "SELECT job_type, count(*) FROM jobs GROUP BY 1"
-  p95 run time per type        .venv/bin/jobs-pipeline query --db {db} "SELECT * FROM daily_run_time LIMIT 10"
-  Dagster UI                   JOBS_PIPELINE_DB={db} .venv/bin/dagster dev -w workspace.yaml
-  the notebook                 JOBS_PIPELINE_DB={db} .venv/bin/jupyter-execute notebooks/explore.ipynb
-                               (or open notebooks/explore.ipynb in your editor with the .venv kernel)
-  a live view of the twin      .venv/bin/jobs-pipeline twin serve --speed 60   then, in another shell,
-                               DEVANA_API_URL=http://127.0.0.1:8765 DEVANA_API_KEY=demo-key .venv/bin/jobs-pipeline watch
-"""
+        f"\n[bold]Where things are[/]\n  archive (open it read-only): {db}\n  HTML report: {result.report}"
     )
+    # One label line, then the command alone on its line, never wrapped (soft_wrap): pasteable at any width.
+    console.print("\n[bold]What to try next[/] (each command on one line)")
+    for label, command in next_steps(db, result.report):
+        console.print(f"  {label}:", highlight=False)
+        console.print(f"    {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def next_steps(db: Path, report: Path) -> list[tuple[str, str]]:
+    """The demo's hints: (label, one shell command). The Dagster one is the README's `make dagster`."""
+    default_db = Path("demo-output") / "archive.duckdb"
+    on_db = "" if db.resolve() == default_db.resolve() else f"JOBS_PIPELINE_DB={db} "
+    return [
+        ("open the report (or open it in any browser)", f"xdg-open {report}"),
+        (
+            "query the archive",
+            f'.venv/bin/jobs-pipeline query --db {db} "SELECT job_type, count(*) FROM jobs GROUP BY 1"',
+        ),
+        (
+            "p95 run time per type, as CSV",
+            f'.venv/bin/jobs-pipeline query --db {db} --format csv "SELECT * FROM daily_run_time LIMIT 10"',
+        ),
+        ("Dagster UI (Ctrl-C stops it)", f"{on_db}make dagster"),
+        (
+            "the notebook (or open it in your editor with the .venv kernel)",
+            f"JOBS_PIPELINE_DB={db} .venv/bin/jupyter-execute notebooks/explore.ipynb",
+        ),
+        ("a live view of the twin: start it", ".venv/bin/jobs-pipeline twin serve --speed 60"),
+        (
+            "... then, in another shell",
+            "DEVANA_API_URL=http://127.0.0.1:8765 DEVANA_API_KEY=demo-key .venv/bin/jobs-pipeline watch",
+        ),
+    ]

@@ -71,6 +71,7 @@ def build_report(
     names = [tenant] if tenant is not None else known
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
     sections = []
+    spans: list[tuple[datetime, datetime]] = []
     for index, name in enumerate(names):
         suffix = "" if len(names) == 1 else f"-{index + 1}-{_slug(name)}"
         report = load_tenant_report(conn, name, days=days, as_of=as_of, top_n=top_n)
@@ -80,10 +81,15 @@ def build_report(
                 '<p class="empty">The archive has no observation of this tenant yet: run a sync first.</p></section>'
             )
             continue
+        spans.append((report.window.axis_start, report.window.end))
         sections.append(_tenant_section(report, suffix, show_tenant=len(names) > 1 or tenant is not None))
     if not sections:
         sections.append('<p class="empty">The archive is empty: no sync has been recorded yet.</p>')
     window = f"last {days} day{'s' if days != 1 else ''}"
+    if spans:
+        # The span the data really covers: a 7-day window over a 4.5-day-old archive says so.
+        first, last = min(a for a, _ in spans), max(b for _, b in spans)
+        window = f"data from {fmt_time(first)} to {fmt_time(last)} ({window} requested)"
     subtitle = (
         f"{window} of archived job history, per tenant. Generated {fmt_time(generated.replace(tzinfo=None))}."
     )
@@ -102,7 +108,7 @@ def _tenant_section(report: TenantReport, suffix: str, *, show_tenant: bool) -> 
     failed = report.ended(ERROR)
     summary = summary_list(
         [
-            ("Window start", fmt_time(window.start)),
+            ("Data from", fmt_time(window.axis_start)),
             ("As of (server clock)", fmt_time(window.end)),
             ("Jobs created", f"{report.created:,}"),
             ("Jobs finished", f"{finished:,}"),

@@ -114,6 +114,56 @@ def _time_axis(ax: Axes, window: ReportWindow) -> None:
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
+# Buckets whose figures are not to be read as the others: hatched grey over the whole panel.
+def _hatch(ax: Axes, start: datetime, end: datetime) -> None:
+    ax.axvspan(
+        float(date2num(start)),
+        float(date2num(end)),
+        facecolor="#999999",
+        alpha=0.18,
+        hatch="///",
+        edgecolor="#777777",
+        linewidth=0,
+    )
+
+
+def selective_buckets(frame: pl.DataFrame) -> list[datetime]:
+    """Bucket starts whose coverage is status-selective (figures biased by what was not seen)."""
+    if frame.is_empty() or "coverage" not in frame.columns:
+        return []
+    return sorted(set(frame.filter(pl.col("coverage") == "status_selective")["bucket_start"].to_list()))
+
+
+def _shade_partial(ax: Axes, starts: list[datetime], window: ReportWindow) -> None:
+    """Hatch the status-selective buckets, and a first or last bucket the data covers only in part
+    (it starts before the first job or sync, or ends after as_of), so it never reads as a dip."""
+    step = GRAIN_LENGTH[window.grain]
+    for start in starts:
+        _hatch(ax, start, start + step)
+    first, last = _bucket_floor(window.axis_start, window.grain), _bucket_floor(window.end, window.grain)
+    if first < window.axis_start:
+        _hatch(ax, window.axis_start, min(first + step, window.end))
+    if last < window.end and last + step > window.end and last >= window.axis_start:
+        _hatch(ax, last, window.end)
+
+
+def _bucket_floor(instant: datetime, grain: str) -> datetime:
+    floor = instant.replace(minute=0, second=0, microsecond=0)
+    return floor.replace(hour=0) if grain == "day" else floor
+
+
+def partial_note(starts: list[datetime], window: ReportWindow) -> str:
+    if not starts:
+        return ""
+    fmt = "%Y-%m-%d %H:00" if window.grain == "hour" else "%Y-%m-%d"
+    listed = ", ".join(f"{s:{fmt}}" for s in starts[:6]) + (" ..." if len(starts) > 6 else "")
+    return (
+        f" Hatched: {len(starts)} {window.grain}(s) ({listed}) where a sync could not see part of one "
+        "status slice (sync_runs.gaps; stats_coverage): their rates are biased, not drawn, and left "
+        "out of the totals and the spike checks."
+    )
+
+
 DURATION_FLOOR_S = 0.1
 
 
@@ -164,6 +214,11 @@ def duration_chart(
     high = float(logs["log_s"].max())  # type: ignore[arg-type]
     bins = np.linspace(low - 0.05, max(high, low + 0.5) + 0.05, 31)
     ticks = [(x, label) for x, label in DURATION_TICKS if bins[0] <= x <= bins[-1]]
+    under_floor = values.filter(pl.col("seconds") < DURATION_FLOOR_S)
+    if not under_floor.is_empty():
+        # Zero waits (started the instant they were created) are drawn in the first bin: its tick
+        # says so instead of claiming they took 0.1 s.
+        ticks = [(x, "≤0.1s" if label == "0.1s" else label) for x, label in ticks]
     fig, axes = _panels(len(types))
     parts = []
     for ax, job_type in zip(axes, types, strict=True):
@@ -172,6 +227,7 @@ def duration_chart(
         ax.hist(seconds, bins=bins.tolist(), color=type_colour(job_type), alpha=0.75, histtype="stepfilled")
         stats = quantiles.get(job_type)
         panel_title = f"{job_type} (n={len(seconds)})"
+        floor_count = under_floor.filter(pl.col("job_type") == job_type).height
         if stats is not None:
             ax.axvline(_log_position(stats["p50_s"]), color="black", linewidth=1.2)
             ax.axvline(_log_position(stats["p95_s"]), color="black", linestyle="--", linewidth=1.2)
@@ -180,6 +236,7 @@ def duration_chart(
             parts.append(
                 f"{job_type}: {stats['count']} jobs, median {human_seconds(stats['p50_s'])}, "
                 f"p95 {human_seconds(stats['p95_s'])}"
+                + (f", {floor_count} under 0.1 s (drawn in the first bin, ≤0.1s)" if floor_count else "")
             )
         ax.set_title(panel_title, fontsize=8)
         ax.set_xticks([x for x, _ in ticks], [label for _, label in ticks])
@@ -206,9 +263,12 @@ def duration_chart(
 def failure_rate_chart(figure_id: str, rates: pl.DataFrame, window: ReportWindow) -> Chart:
     """Failure rate per bucket with its Wilson 95 % band: one panel for all types, one per type."""
     title = f"Failure rate per {window.grain} with Wilson 95 % interval"
+    shaded = selective_buckets(rates)
     finished = rates.filter(pl.col("failure_rate").is_not_null())
     if finished.is_empty():
         return Chart(figure_id, title, "Failure rates.", None, "No job finished in the window.")
+    # A status-selective bucket's rate is what the archive happened to see, not the vendor's: not drawn.
+    finished = finished.filter(~pl.col("bucket_start").is_in(shaded)) if shaded else finished
     types = [ALL_TYPES, *ordered_types(finished["job_type"].unique().to_list())]
     fig, axes = _panels(len(types))
     for ax, job_type in zip(axes, types, strict=True):
@@ -230,6 +290,7 @@ def failure_rate_chart(figure_id: str, rates: pl.DataFrame, window: ReportWindow
         )
         ax.stairs(_percent(series["failure_rate"]), edges, baseline=None, color=colour, linewidth=1.3)
         ax.set_ylim(0, max(5.0, _largest(rows["failure_rate_upper"]) * 100 * 1.05))
+        _shade_partial(ax, shaded, window)
         ax.set_title(
             f"{type_label(job_type)} ({int(rows['error'].sum())}/{int((rows['done'] + rows['error']).sum())})",
             fontsize=9,
@@ -243,6 +304,7 @@ def failure_rate_chart(figure_id: str, rates: pl.DataFrame, window: ReportWindow
     description = (
         f"Failure rate (ERROR / (DONE + ERROR)) per {window.grain}, a line with a shaded Wilson 95 % band, "
         f"for all types and per type. Over the window {errors} of {total} finished jobs failed."
+        + partial_note(shaded, window)
     )
     return Chart(figure_id, title, description, figure_svg(fig, figure_id, title, description))
 
@@ -315,6 +377,12 @@ def type_mix_chart(figure_id: str, mix: pl.DataFrame, window: ReportWindow) -> C
         )
         bottom = bottom + heights
     ax.set_ylabel("jobs created", fontsize=8)
+    shaded = (
+        sorted(set(mix.filter(pl.col("coverage") != "complete")["bucket_start"].to_list()))
+        if "coverage" in mix.columns
+        else []
+    )
+    _shade_partial(ax, shaded, window)
     ax.legend(fontsize=7, ncols=min(len(types), 6), loc="upper left", frameon=False)
     ax.tick_params(labelsize=7)
     _time_axis(ax, window)
@@ -326,6 +394,12 @@ def type_mix_chart(figure_id: str, mix: pl.DataFrame, window: ReportWindow) -> C
     )
     description = (
         f"Stacked bars of the jobs created per {window.grain}, coloured by type. {total} jobs: {shares}."
+        + (
+            f" Hatched: {len(shaded)} {window.grain}(s) the archive saw only in part (sync_runs.gaps), "
+            "and the parts of the first and last buckets outside the data."
+            if shaded
+            else " Hatched: the parts of the first and last buckets outside the data."
+        )
     )
     return Chart(figure_id, title, description, figure_svg(fig, figure_id, title, description))
 

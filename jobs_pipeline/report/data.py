@@ -36,7 +36,7 @@ from jobs_pipeline.analytics.schema import (
     STATS_TYPE_MIX,
 )
 from jobs_pipeline.analytics.stats import duration_summary
-from jobs_pipeline.stats_store import JOB_LIFE_BOUND, latest_observation, read_jobs, read_snapshots
+from jobs_pipeline.stats_store import JOB_LIFE_BOUND, latest_observation, read_gaps, read_jobs, read_snapshots
 
 # When the data of the window spans up to this many days, the time series use hourly buckets;
 # beyond, daily ones (72 hourly points per type are readable; a week of hours is not).
@@ -127,7 +127,7 @@ def load_tenant_report(
     read_start, read_end = read_window(scope)
     raw = read_jobs(conn, tenant, read_start, read_end, aware_as_of)
     snapshots = read_snapshots(conn, tenant, scope)
-    stats = compute_statistics(raw, snapshots, scope, aware_as_of)
+    stats = compute_statistics(raw, snapshots, scope, aware_as_of, read_gaps(conn, tenant))
     jobs = prepare_jobs(raw, aware_as_of).join(
         _error_messages(conn, tenant, read_start), on="job_id", how="left"
     )
