@@ -30,7 +30,7 @@ def v1_dump(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...
             name
             for (name,) in conn.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND column_name NOT IN "
-                "('rate_limited', 'rejects') ORDER BY column_index",
+                "('rate_limited', 'rejects', 'source') ORDER BY column_index",
                 [table],
             ).fetchall()
         ]
@@ -51,7 +51,7 @@ def schema_description(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ..
 
 def test_migrations_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 def test_fixture_is_exactly_what_migration_1_creates() -> None:
@@ -68,7 +68,7 @@ def test_fresh_archive_gets_every_migration_once() -> None:
     assert migrate(conn) == (0, SCHEMA_VERSION)
     assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
     applied = rows(conn, "SELECT version, description FROM schema_version ORDER BY version")
-    assert [r["version"] for r in applied] == [1, 2, 3]
+    assert [r["version"] for r in applied] == [1, 2, 3, 4]
     assert all(r["description"] for r in applied)
 
 
@@ -130,8 +130,30 @@ def test_a_v2_archive_gets_the_v3_gaps_comment_and_keeps_its_rows() -> None:
     for migration in MIGRATIONS[:2]:  # an archive left at version 2 by the previous release
         conn.execute(migration.sql)
     conn.execute("INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2')")
-    apply_capture(conn, make_result("v2-sync", T0, [make_job("j1", "PENDING")]))
+    # Written as the v2 release did (today's merge needs the v4 columns).
+    conn.execute(
+        "INSERT INTO sync_runs VALUES ('acme', 'v2-sync', ?, ?, ?, 0, 0, 0, 0, 0, 0, true, '[]', 'ok', "
+        "NULL, 0, 0)",
+        [T0, T0, T0],
+    )
     assert "cap|budget|error" in gaps_comment(conn)
     assert migrate(conn) == (2, SCHEMA_VERSION)
     assert "cap|budget|error" not in gaps_comment(conn) and "behind-cap" in gaps_comment(conn)
     assert rows(conn, "SELECT sync_id FROM sync_runs") == [{"sync_id": "v2-sync"}]
+
+
+def test_a_v3_archive_gets_snapshot_sources_and_the_webhook_events_table() -> None:
+    conn = duckdb.connect()
+    for migration in MIGRATIONS[:3]:  # an archive left at version 3 by the previous release
+        conn.execute(migration.sql)
+    conn.execute(
+        "INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2'), ('*', 3, now(), 'v3')"
+    )
+    conn.execute(
+        "INSERT INTO job_snapshots VALUES ('acme', 's', 'j1', ?, 'PENDING', NULL, ?, NULL, NULL, '{}')",
+        [T0, T0],
+    )
+    assert migrate(conn) == (3, SCHEMA_VERSION)
+    # Every snapshot written before version 4 came from a poll.
+    assert rows(conn, "SELECT job_id, source FROM job_snapshots") == [{"job_id": "j1", "source": "poll"}]
+    assert rows(conn, "SELECT count(*) AS n FROM webhook_events") == [{"n": 0}]

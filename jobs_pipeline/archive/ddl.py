@@ -177,3 +177,35 @@ COMMENT ON COLUMN rejected_records.payload IS 'The record as received: JSON text
 V3_GAP_REASONS = r"""
 COMMENT ON COLUMN sync_runs.gaps IS 'JSON list of the parts the sync could not see: {slice, reason, created_from, created_to}, the createdAt range not seen (inclusive; null = open). slice: ALL, PENDING, IN_PROGRESS, DONE, ERROR, target:<id> (a list walked), * (the whole sync) or known-active (jobs the archive knew as queued or running). reason: cap = the slice reached the API''s offset cap before that range; budget = the request budget ran out (anything may be missing); drift = rows moved between two pages and the walk could not re-join them; rejected = a page kept unreadable records, the jobs behind them were not seen; behind-cap = queued jobs hidden past the PENDING cap behind the queue front, left unprobed on purpose; unresolved = known queued or running jobs the sync could neither find nor prove gone.';
 """
+
+# Version 4: webhook job-status events (issue 14). Snapshots say where they came from; the events
+# a sync drained from the webhook spool are remembered, so each is applied once.
+V4_WEBHOOK_EVENTS = r"""
+ALTER TABLE job_snapshots ADD COLUMN source VARCHAR DEFAULT 'poll';
+COMMENT ON COLUMN job_snapshots.source IS 'Where the observation came from: poll (a GET /v1/jobs response) or webhook (a job-status event; observed_at is then the event''s own time, or its receipt when it carried none). NULL only in files written before schema version 4 (all polls).';
+COMMENT ON COLUMN job_status_changes.source IS 'How the change is known: api_timestamp (exact), poll_interval (between two observations), inferred (KILLED: vanished while active), correction (an inferred KILLED proved wrong), webhook (exact, from a job-status event; also a poll_interval or inferred row an event later dated exactly).';
+
+CREATE TABLE webhook_events (
+    tenant      VARCHAR NOT NULL,
+    event_key   VARCHAR NOT NULL,
+    sync_id     VARCHAR NOT NULL,
+    observed_at TIMESTAMPTZ NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    job_id      VARCHAR,
+    status      VARCHAR,
+    occurred_at TIMESTAMPTZ,
+    outcome     VARCHAR NOT NULL,
+    payload     VARCHAR NOT NULL
+);
+COMMENT ON TABLE webhook_events IS 'Every webhook job-status event a sync drained from the spool, once (what makes draining idempotent), with what it did to the archive.';
+COMMENT ON COLUMN webhook_events.tenant IS 'Which API key''s data (the tenant of the sync that drained the event).';
+COMMENT ON COLUMN webhook_events.event_key IS 'SHA-256 of the request body as received: a duplicate delivery has the same key and is applied once.';
+COMMENT ON COLUMN webhook_events.sync_id IS 'The sync that applied the event (sync_runs.sync_id).';
+COMMENT ON COLUMN webhook_events.observed_at IS 'Server clock at the start of the sync that applied the event (sync_runs.observed_at).';
+COMMENT ON COLUMN webhook_events.received_at IS 'When the receiver stored the event (receiver''s clock, UTC).';
+COMMENT ON COLUMN webhook_events.job_id IS 'The event''s jobId, NULL when it could not be read.';
+COMMENT ON COLUMN webhook_events.status IS 'The event''s status, NULL when it could not be read.';
+COMMENT ON COLUMN webhook_events.occurred_at IS 'The event''s own time (occurredAt, else updatedAt), NULL when it carried none.';
+COMMENT ON COLUMN webhook_events.outcome IS 'What the event did: applied (new state), created (a job the archive did not know, partially known until a poll sees it), refined (dated an inexact change exactly), stale (the archive already knew as much), rejected (see rejected_records).';
+COMMENT ON COLUMN webhook_events.payload IS 'The request body as received.';
+"""

@@ -36,6 +36,7 @@ from jobs_pipeline.archive.schema import (
     JOB_COLUMNS,
     REJECT_COLUMNS,
     SNAPSHOT_COLUMNS,
+    SNAPSHOT_SOURCE_POLL,
     STATUS_CHANGE_COLUMNS,
     SYNC_RUN_COLUMNS,
     SYNC_STATUS_OK,
@@ -227,11 +228,11 @@ def _insert_snapshots(session: _Session, frames: CaptureFrames, rows: pl.Series)
         table = table.filter(rows.to_arrow())
     view = session.register("job_snapshots", table)
     header = frames.header
-    observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id")]
+    observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id", "source")]
     session.conn.execute(
-        f"INSERT INTO job_snapshots (tenant, sync_id, {', '.join(observed)}) "
-        f"SELECT $tenant, $sync_id, {', '.join(observed)} FROM {view}",
-        {"tenant": header.tenant, "sync_id": header.sync_id},
+        f"INSERT INTO job_snapshots (tenant, sync_id, source, {', '.join(observed)}) "
+        f"SELECT $tenant, $sync_id, $source, {', '.join(observed)} FROM {view}",
+        {"tenant": header.tenant, "sync_id": header.sync_id, "source": SNAPSHOT_SOURCE_POLL},
     )
     return count
 

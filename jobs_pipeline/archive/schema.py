@@ -6,7 +6,7 @@ single place the code names columns, and the tests check both agree after migrat
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",
@@ -39,6 +39,7 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "error",
     "metadata",
     "payload",
+    "source",
 )
 
 JOB_COLUMNS: tuple[str, ...] = (
@@ -79,6 +80,19 @@ REJECT_COLUMNS: tuple[str, ...] = ("tenant", "sync_id", "observed_at", "job_id",
 
 SCHEMA_VERSION_COLUMNS: tuple[str, ...] = ("tenant", "version", "applied_at", "description")
 
+WEBHOOK_EVENT_COLUMNS: tuple[str, ...] = (
+    "tenant",
+    "event_key",
+    "sync_id",
+    "observed_at",
+    "received_at",
+    "job_id",
+    "status",
+    "occurred_at",
+    "outcome",
+    "payload",
+)
+
 TABLES: dict[str, tuple[str, ...]] = {
     "schema_version": SCHEMA_VERSION_COLUMNS,
     "sync_runs": SYNC_RUN_COLUMNS,
@@ -86,6 +100,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "jobs": JOB_COLUMNS,
     "job_status_changes": STATUS_CHANGE_COLUMNS,
     "rejected_records": REJECT_COLUMNS,
+    "webhook_events": WEBHOOK_EVENT_COLUMNS,
 }
 
 # Values of job_status_changes.source.
@@ -93,5 +108,9 @@ SOURCE_API_TIMESTAMP = "api_timestamp"
 SOURCE_POLL_INTERVAL = "poll_interval"
 SOURCE_INFERRED = "inferred"
 SOURCE_CORRECTION = "correction"
+SOURCE_WEBHOOK = "webhook"  # also a value of job_snapshots.source
+
+# Values of job_snapshots.source.
+SNAPSHOT_SOURCE_POLL = "poll"
 
 SYNC_STATUS_OK = "ok"
