@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import polars as pl
@@ -75,17 +75,28 @@ LEFT JOIN jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
 """
 
 
-def apply_capture(conn: duckdb.DuckDBPyConnection, result: CaptureResult) -> SyncSummary:
+# Runs after the poll's merge, in the same transaction, and may return an amended summary
+# (the webhook merge: `run_sync` passes it so that a sync and its events commit together).
+AlsoInTransaction = Callable[[duckdb.DuckDBPyConnection, SyncSummary], SyncSummary]
+
+
+def apply_capture(
+    conn: duckdb.DuckDBPyConnection, result: CaptureResult, *, also: AlsoInTransaction | None = None
+) -> SyncSummary:
     """Apply one sync's result atomically; return what it changed."""
-    return apply_capture_frames(conn, build_capture_frames(result))
+    return apply_capture_frames(conn, build_capture_frames(result), also=also)
 
 
-def apply_capture_frames(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames) -> SyncSummary:
+def apply_capture_frames(
+    conn: duckdb.DuckDBPyConnection, frames: CaptureFrames, *, also: AlsoInTransaction | None = None
+) -> SyncSummary:
     """`apply_capture` from already-built frames (what the ingest benchmark times separately)."""
     session = _Session(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
         summary = _apply(session, frames)
+        if also is not None:
+            summary = also(conn, summary)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -9,6 +9,26 @@ from jobs_pipeline.capture.types import Gap
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSummary:
+    drained: int = 0  # records read from the spool (duplicates included)
+    duplicates: int = 0  # already drained before, or delivered twice
+    applied: int = 0
+    created: int = 0
+    refined: int = 0
+    stale: int = 0
+    rejected: int = 0
+    snapshots: int = 0
+    status_changes: int = 0
+
+    def one_line(self) -> str:
+        return (
+            f"webhook: {self.drained} drained ({self.duplicates} duplicate), {self.applied} applied, "
+            f"{self.created} new jobs, {self.refined} dated exactly, {self.stale} stale, "
+            f"{self.rejected} rejected"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SyncSummary:
     sync_id: str
     tenant: str
@@ -31,6 +51,7 @@ class SyncSummary:
     stale_ignored: int = 0  # observations older than what the archive already holds
     replayed: bool = False  # this sync_id had already been applied: nothing new was recorded for it
     warnings: tuple[str, ...] = ()
+    webhook: WebhookSummary | None = None  # events drained from the webhook spool by this sync
 
     def one_line(self) -> str:
         when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -49,6 +70,8 @@ class SyncSummary:
             f"{self.requests} requests, {self.pages} pages, {self.rate_limited} rate-limited, "
             f"{self.rejects} rejected; {coverage}"
         )
+        if self.webhook is not None:
+            text += "; " + self.webhook.one_line()
         if self.replayed:
             text = "(already applied) " + text
         return text
