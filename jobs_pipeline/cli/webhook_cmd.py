@@ -83,8 +83,7 @@ def status(
         Path | None, typer.Option(help="Archive. Default: $JOBS_PIPELINE_DB, else ./jobs_archive.duckdb.")
     ] = None,
 ) -> None:
-    """Print the spool's depth and the age of its oldest record (applied records still in the
-    segment being written count too: an upper bound)."""
+    """Print how many received events no sync has applied yet, and the age of the oldest."""
     from datetime import UTC, datetime
 
     from jobs_pipeline.sync import DEFAULT_DB_PATH
@@ -97,4 +96,4 @@ def status(
         if oldest is None
         else f", oldest received {(datetime.now(UTC) - oldest).total_seconds():.0f} s ago"
     )
-    sys.stdout.write(f"{depth} record(s) in the spool{age}\n")
+    sys.stdout.write(f"{depth} event(s) waiting for a sync{age}\n")

@@ -12,10 +12,11 @@ Layout, for `--db demo-output/archive.duckdb`:
 
 * A receiver holds an exclusive flock on the segment it appends to, for as long as it runs, and
   starts a new segment when the current one passes `SEGMENT_BYTES`.
-* A drain reads every segment whole. A segment nobody holds (its receiver moved on, exited or was
-  killed) can be removed once the sync that applied it has COMMITTED (`Drain.discard_applied`).
-  The segment still being written is read again by the next drain: the archive remembers every
-  record's key (`webhook_events`), so a record is applied once however often it is read.
+* A drain reads every segment. A segment nobody holds (its receiver moved on, exited or was
+  killed) is removed once the sync that applied it has COMMITTED (`Drain.discard_applied`); for
+  the segment still being written, `segment-....applied` notes how many bytes were applied, and the
+  next drain starts there. Should a line be read twice anyway, the archive remembers every
+  record's key (`webhook_events`) and applies it once.
 * A torn last line (a crash in the middle of a write, never acknowledged) is skipped.
 """
 
@@ -103,10 +104,13 @@ class SpoolWriter:
         if self._file is not None and self._size < self.segment_bytes:
             return self._file
         self.close_segment()
-        name = f"segment-{time.time_ns():020d}-{os.getpid()}.jsonl"
-        path = self.directory / name
-        handle = open(path, "ab")  # noqa: SIM115 - held open for the segment's life
+        name = f"segment-{time.time_ns():020d}-{os.getpid()}"
+        # Locked under a name no drain looks at, then renamed: a drain can never find the new
+        # segment unlocked, take it for an abandoned one and remove it under the receiver.
+        making = self.directory / f".{name}.new"
+        handle = open(making, "ab")  # noqa: SIM115 - held open for the segment's life
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        os.replace(making, self.directory / f"{name}.jsonl")
         # The new name must survive a crash too: fsync the directory entry once per segment.
         _fsync_dir(self.directory)
         self._file, self._size = handle, 0
@@ -136,13 +140,25 @@ class Drain:
 
     records: list[SpoolRecord]
     idle_segments: list[Path]
+    # Segments still being written: how far (bytes, whole lines) this drain read them.
+    read_up_to: dict[Path, int] = field(default_factory=dict)
     _locks: list[IO[bytes]] = field(default_factory=list, repr=False)
 
     def discard_applied(self) -> None:
-        """Remove the idle segments (call only after the archive transaction has committed)."""
+        """Remove the idle segments and note how far the others were applied (call only after
+        the archive transaction has committed)."""
         for path in self.idle_segments:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                _applied_marker(path).unlink()
+        for path, offset in self.read_up_to.items():
+            # Not fsync'd: losing it only means the next drain reads those lines again, and the
+            # archive skips what it already holds (webhook_events).
+            marker = _applied_marker(path)
+            temp = marker.with_name(marker.name + ".tmp")
+            temp.write_text(str(offset), encoding="ascii")
+            os.replace(temp, marker)
         self.release()
 
     def release(self) -> None:
@@ -165,14 +181,28 @@ def read_spool(directory: Path) -> Drain:
             idle = False
         else:
             idle = True
+        start = _applied_offset(path)
+        handle.seek(start)
         data = handle.read()
         drain.records.extend(_parse_segment(data, path))
         if idle:
             drain.idle_segments.append(path)
             drain._locks.append(handle)
         else:
+            drain.read_up_to[path] = start + data.rfind(b"\n") + 1
             handle.close()
     return drain
+
+
+def _applied_marker(segment: Path) -> Path:
+    return segment.with_suffix(".applied")
+
+
+def _applied_offset(segment: Path) -> int:
+    try:
+        return int(_applied_marker(segment).read_text(encoding="ascii"))
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def _parse_segment(data: bytes, path: Path) -> Iterator[SpoolRecord]:
@@ -205,8 +235,7 @@ def _parse_segment(data: bytes, path: Path) -> Iterator[SpoolRecord]:
 
 
 def spool_depth(directory: Path) -> tuple[int, datetime | None]:
-    """(records in the spool, receipt time of the oldest) - for monitoring; records already
-    applied but still in the active segment count too (an upper bound)."""
+    """(records not yet applied, receipt time of the oldest): for monitoring."""
     drain = read_spool(directory)
     try:
         if not drain.records:
