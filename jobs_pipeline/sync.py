@@ -143,7 +143,7 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
         if not config.drain_webhooks:
             return apply_capture(conn, result)
         # Read after the fetch: events received while the sync polled are applied by it too.
-        drain = read_spool(spool_dir_for(config.db_path))
+        drain = read_spool(spool_dir_for(config.db_path, config.tenant))
         stack.callback(drain.release)
 
         def with_events(conn: duckdb.DuckDBPyConnection, summary: SyncSummary) -> SyncSummary:

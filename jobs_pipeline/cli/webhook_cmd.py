@@ -32,6 +32,9 @@ def serve(
         str, typer.Option(help="Interface to bind (put a TLS terminator in front to expose it).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
+    tenant: Annotated[
+        str, typer.Option(help="Tenant whose sync applies these events (one receiver per tenant).")
+    ] = "default",
     path: Annotated[str, typer.Option(help="URL path events are POSTed to.")] = "/webhook/job-status",
     secret_env: Annotated[
         str | None,
@@ -67,7 +70,7 @@ def serve(
         if not path.startswith("/"):
             raise ConfigError(f"--path must start with '/', got {path!r}")
         archive = db or Path(os.environ.get("JOBS_PIPELINE_DB") or DEFAULT_DB_PATH)
-        spool = spool_dir_for(archive)
+        spool = spool_dir_for(archive, tenant)
         app = build_app(
             ReceiverSettings(spool_dir=spool, path=path, max_body_bytes=max_body_bytes, auth=authenticator)
         )
@@ -82,6 +85,7 @@ def status(
     db: Annotated[
         Path | None, typer.Option(help="Archive. Default: $JOBS_PIPELINE_DB, else ./jobs_archive.duckdb.")
     ] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant of the receiver.")] = "default",
 ) -> None:
     """Print how many received events no sync has applied yet, and the age of the oldest."""
     from datetime import UTC, datetime
@@ -90,7 +94,8 @@ def status(
     from jobs_pipeline.webhook.spool import spool_depth, spool_dir_for
 
     archive = db or Path(os.environ.get("JOBS_PIPELINE_DB") or DEFAULT_DB_PATH)
-    depth, oldest = spool_depth(spool_dir_for(archive))
+    with exit_on_error():
+        depth, oldest = spool_depth(spool_dir_for(archive, tenant))
     age = (
         ""
         if oldest is None

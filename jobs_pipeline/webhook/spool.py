@@ -8,7 +8,7 @@ the archive inside its own transaction (`archive/webhook_merge.py`).
 
 Layout, for `--db demo-output/archive.duckdb`:
 
-    demo-output/.archive.duckdb.webhook/segment-<start>-<pid>.jsonl
+    demo-output/.archive.duckdb.webhook/<tenant>/segment-<start>-<pid>.jsonl
 
 * A receiver holds an exclusive flock on the segment it appends to, for as long as it runs, and
   starts a new segment when the current one passes `SEGMENT_BYTES`.
@@ -41,10 +41,16 @@ KIND_EVENT = "event"
 KIND_REJECT = "reject"
 
 
-def spool_dir_for(db_path: str | os.PathLike[str]) -> Path:
-    """The spool directory of the archive whose published path is `db_path`."""
+DEFAULT_TENANT = "default"
+
+
+def spool_dir_for(db_path: str | os.PathLike[str], tenant: str = DEFAULT_TENANT) -> Path:
+    """The spool directory of one tenant of the archive whose published path is `db_path`
+    (the receiver cannot tell tenants apart: run one per tenant, each with its own URL)."""
+    if not tenant or "/" in tenant or tenant.startswith(".") or "\0" in tenant:
+        raise ValueError(f"a tenant name cannot be used as a directory name: {tenant!r}")
     published = Path(db_path).expanduser().absolute()
-    return published.parent / f".{published.name}.webhook"
+    return published.parent / f".{published.name}.webhook" / tenant
 
 
 def record_key(body: bytes) -> str:
