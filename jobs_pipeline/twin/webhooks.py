@@ -124,7 +124,9 @@ class WebhookSender:
             try:
                 if item is _STOP:
                     return
-                delay, body = item  # type: ignore[misc]
+                assert isinstance(item, tuple)
+                delay: float = item[0]
+                body: bytes = item[1]
                 if delay:
                     time.sleep(delay)
                 self._post(body)
