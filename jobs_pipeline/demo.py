@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,10 @@ from jobs_pipeline.report.build import build_report
 from jobs_pipeline.stats_store import refresh_statistics
 from jobs_pipeline.sync import SyncConfig, run_sync
 from jobs_pipeline.twin import Burst, SteppedClock, Twin, TwinConfig
+from jobs_pipeline.twin.webhooks import WebhookDeliveryConfig, WebhookSender
+from jobs_pipeline.webhook.receiver import DEFAULT_PATH, ReceiverSettings, build_app
+from jobs_pipeline.webhook.server import serve_in_thread
+from jobs_pipeline.webhook.spool import spool_dir_for
 
 DEMO_KEY = "demo-key"  # the twin's own key; never a real one
 
@@ -32,6 +37,9 @@ class DemoSettings:
     jobs_per_day: int = 3000
     poll_minutes: float = 40.0
     seed: int = 42
+    # The twin also POSTs every transition to a webhook receiver for the last hours of the demo
+    # (0: polling only). Events date what polls cannot: kills, and states shorter than a poll.
+    webhook_hours: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class DemoResult:
     killed: int
     gaps: int
     seconds: float
+    webhook_events: int = 0  # events the syncs applied (each once)
+    killed_exact: int = 0  # KILLED jobs whose kill time is exact (from an event)
 
 
 def run_demo(
@@ -79,8 +89,12 @@ def run_demo(
     poll = timedelta(minutes=settings.poll_minutes)
     total = int((end - start) / poll) + 1
     requests = 0
-    with twin.serve() as url:
+    webhook_from = (
+        total - int(timedelta(hours=settings.webhook_hours) / poll) if settings.webhook_hours > 0 else None
+    )
+    with twin.serve() as url, ExitStack() as webhooks:
         client = JobsClient(url, DEMO_KEY, rate_limit=1_000_000)
+        sender: WebhookSender | None = None
         config = SyncConfig(
             base_url=url,
             api_key=DEMO_KEY,
@@ -90,10 +104,15 @@ def run_demo(
         )
         try:
             for i in range(total):
+                if i == webhook_from:
+                    sender = _start_webhooks(twin, db, webhooks)
                 summary = run_sync(config, source=client)
                 requests += summary.requests
                 on_sync(i + 1, total)
                 clock.advance(poll)
+                if sender is not None:
+                    twin.tick()  # live the poll's transitions now, so their events are sent
+                    sender.flush()
         finally:
             client.close()
     on_step("statistics")
@@ -109,6 +128,10 @@ def run_demo(
         snapshots = conn.execute("SELECT count(*) FROM job_snapshots").fetchall()[0][0]
         changes = conn.execute("SELECT count(*) FROM job_status_changes").fetchall()[0][0]
         gaps = conn.execute("SELECT count(*) FROM sync_runs WHERE NOT coverage_complete").fetchall()[0][0]
+        events = conn.execute("SELECT count(*) FROM webhook_events").fetchall()[0][0]
+        killed_exact = conn.execute(
+            "SELECT count(*) FROM job_status_changes WHERE to_status = 'KILLED' AND changed_at IS NOT NULL"
+        ).fetchall()[0][0]
     return DemoResult(
         db=db,
         report=report,
@@ -120,4 +143,18 @@ def run_demo(
         killed=killed,
         gaps=gaps,
         seconds=time.perf_counter() - started,
+        webhook_events=events,
+        killed_exact=killed_exact,
     )
+
+
+def _start_webhooks(twin: Twin, db: Path, stack: ExitStack) -> WebhookSender:
+    """A receiver on uvicorn (what `webhook serve` runs) spooling beside the archive, and the twin
+    posting every transition to it with some duplicates and reordering, as real webhooks do."""
+    app = build_app(ReceiverSettings(spool_dir=spool_dir_for(db)))
+    url = stack.enter_context(serve_in_thread(app))
+    sender = twin.deliver_webhooks(
+        WebhookDeliveryConfig(url=url + DEFAULT_PATH, duplicate=0.02, reorder=0.05)
+    )
+    stack.callback(sender.close)
+    return sender

@@ -9,16 +9,20 @@ from __future__ import annotations
 import math
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+
+import duckdb
 
 from jobs_pipeline.api.client import JobsClient
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
 from jobs_pipeline.archive import SyncSummary, apply_capture, open_writer
 from jobs_pipeline.archive.state import load_capture_state, load_open_gaps
+from jobs_pipeline.archive.webhook_merge import merge_webhook_events
 from jobs_pipeline.capture.ledger import JobsSource
 from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
+from jobs_pipeline.webhook.spool import read_spool, spool_dir_for
 
 DEFAULT_BASE_URL = "https://api.devana.ai"
 DEFAULT_DB_PATH = "jobs_archive.duckdb"
@@ -50,6 +54,9 @@ class SyncConfig:
     # sync; its final status then reaches the archive up to this much later, rounded up to the
     # next sync (timestamps stay exact). None: every sync, the freshest archive.
     recheck_running_after_seconds: float | None = None
+    # Drain the webhook spool beside the archive (events `webhook serve` stored) in the same
+    # transaction. A missing or empty spool costs nothing.
+    drain_webhooks: bool = True
 
     def __post_init__(self) -> None:
         # Checked before anything is created or sent: a typo must not leave files behind.
@@ -133,4 +140,23 @@ def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSum
             config.planner_settings(),
             open_gaps=load_open_gaps(conn, config.tenant),
         )
-        return apply_capture(conn, result)
+        if not config.drain_webhooks:
+            return apply_capture(conn, result)
+        # Read after the fetch: events received while the sync polled are applied by it too.
+        drain = read_spool(spool_dir_for(config.db_path, config.tenant))
+        stack.callback(drain.release)
+
+        def with_events(conn: duckdb.DuckDBPyConnection, summary: SyncSummary) -> SyncSummary:
+            events = merge_webhook_events(
+                conn,
+                drain.records,
+                tenant=summary.tenant,
+                sync_id=summary.sync_id,
+                observed_at=summary.observed_at,
+            )
+            return replace(summary, webhook=events) if drain.records else summary
+
+        summary = apply_capture(conn, result, also=with_events)
+        # Committed: the segments no receiver writes to any more are applied and can go.
+        drain.discard_applied()
+        return summary

@@ -253,6 +253,7 @@ def add_snapshots(archive: Archive, job_id: str, d: JobDraw, started: datetime, 
                 "error": None,
                 "metadata": None,
                 "payload": json.dumps({"id": job_id, "status": "IN_PROGRESS"}),
+                "source": "poll",
             }
         )
     archive.snapshots.append(
@@ -267,6 +268,7 @@ def add_snapshots(archive: Archive, job_id: str, d: JobDraw, started: datetime, 
             "error": None,
             "metadata": None,
             "payload": json.dumps({"id": job_id, "status": "DONE"}),
+            "source": "poll",
         }
     )
 

@@ -30,7 +30,7 @@ def v1_dump(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...
             name
             for (name,) in conn.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
-                "AND column_name NOT IN ('rate_limited', 'rejects') ORDER BY column_index",
+                "AND column_name NOT IN ('rate_limited', 'rejects', 'source') ORDER BY column_index",
                 [table],
             ).fetchall()
         ]
@@ -139,3 +139,20 @@ def test_a_v2_archive_gets_the_v3_gaps_comment_and_keeps_its_rows() -> None:
     assert migrate(conn) == (2, SCHEMA_VERSION)
     assert "cap|budget|error" not in gaps_comment(conn) and "behind-cap" in gaps_comment(conn)
     assert rows(conn, "SELECT sync_id FROM sync_runs") == [{"sync_id": "v2-sync"}]
+
+
+def test_a_v3_archive_gets_snapshot_sources_and_the_webhook_events_table() -> None:
+    conn = duckdb.connect()
+    for migration in MIGRATIONS[:3]:  # an archive left at version 3 by the previous release
+        conn.execute(migration.sql)
+    conn.execute(
+        "INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2'), ('*', 3, now(), 'v3')"
+    )
+    conn.execute(
+        "INSERT INTO job_snapshots VALUES ('acme', 's', 'j1', ?, 'PENDING', NULL, ?, NULL, NULL, '{}')",
+        [T0, T0],
+    )
+    assert migrate(conn) == (3, SCHEMA_VERSION)
+    # Every snapshot written before version 4 came from a poll.
+    assert rows(conn, "SELECT job_id, source FROM job_snapshots") == [{"job_id": "j1", "source": "poll"}]
+    assert rows(conn, "SELECT count(*) AS n FROM webhook_events") == [{"n": 0}]

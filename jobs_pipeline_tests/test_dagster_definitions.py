@@ -16,7 +16,14 @@ from jobs_pipeline.defs.resources import (
 )
 from jobs_pipeline.sync import ConfigError
 
-ARCHIVE_TABLES = {"jobs", "job_snapshots", "job_status_changes", "sync_runs", "rejected_records"}
+ARCHIVE_TABLES = {
+    "jobs",
+    "job_snapshots",
+    "job_status_changes",
+    "sync_runs",
+    "rejected_records",
+    "webhook_events",
+}
 CHECKS = {
     ("capture", "coverage_complete"),
     ("jobs", "no_duplicate_job_ids"),
@@ -24,6 +31,7 @@ CHECKS = {
     ("jobs", "progress_in_range"),
     ("jobs", "no_stuck_jobs"),
     ("sync_runs", "sync_runs_fresh"),
+    ("webhook_events", "webhook_spool_drained"),
     ("stats_failure_spikes", "no_failure_spike"),
 }
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import duckdb
 
-from jobs_pipeline.archive.layout import HOT_SCHEMA, SEALED_TABLE_NAMES
+from jobs_pipeline.archive.layout import HOT_SCHEMA
 from jobs_pipeline.archive.views import refresh_views
+
+# Frozen: the archive tables as of schema version 3 (later versions create theirs in hot directly).
+V4_MOVED_TABLES = ("jobs", "job_snapshots", "job_status_changes", "sync_runs", "rejected_records")
 
 BOOKKEEPING_DDL = r"""
 CREATE TABLE hot.archive_settings (
@@ -68,7 +71,7 @@ COMMENT ON COLUMN hot.sealed_partitions.sync_id IS 'The sync whose transaction s
 def split_hot_and_sealed(conn: duckdb.DuckDBPyConnection) -> None:
     """Migration step 4 (runs inside the migration's transaction)."""
     conn.execute(f"CREATE SCHEMA {HOT_SCHEMA}")
-    for table in SEALED_TABLE_NAMES:
+    for table in V4_MOVED_TABLES:
         _move_to_hot(conn, table)
     conn.execute(BOOKKEEPING_DDL)
     refresh_views(conn)

@@ -15,7 +15,7 @@ Two families of tables, two horizons per tenant:
   filed under the day the job was CREATED. Nothing can be written about a job once it has left the
   API's window and been marked expired, so a day is sealed once all its jobs are older than
   24 h + `SEAL_MARGIN` at the latest sync.
-* log tables (`sync_runs`, `rejected_records`): every row belongs to the sync that wrote it and is
+* log tables (`sync_runs`, `rejected_records`, `webhook_events`): every row belongs to the sync that wrote it and is
   filed under that sync's server-clock day (`observed_at`). A day is sealed once it ended more
   than `SEAL_MARGIN` before the latest sync.
 """
@@ -58,6 +58,7 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
     SealedTable("job_status_changes", Family.JOB, "job_id, changed_before, step"),
     SealedTable("sync_runs", Family.LOG, "observed_at, sync_id"),
     SealedTable("rejected_records", Family.LOG, "observed_at"),
+    SealedTable("webhook_events", Family.LOG, "observed_at, event_key"),  # schema version 5
 )
 SEALED_TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in SEALED_TABLES)
 

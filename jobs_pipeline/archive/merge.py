@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -42,6 +42,7 @@ from jobs_pipeline.archive.schema import (
     JOB_COLUMNS,
     REJECT_COLUMNS,
     SNAPSHOT_COLUMNS,
+    SNAPSHOT_SOURCE_POLL,
     STATUS_CHANGE_COLUMNS,
     SYNC_RUN_COLUMNS,
     SYNC_STATUS_OK,
@@ -82,18 +83,29 @@ LEFT JOIN hot.jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
 """
 
 
-def apply_capture(conn: duckdb.DuckDBPyConnection, result: CaptureResult) -> SyncSummary:
+# Runs after the poll's merge, in the same transaction, and may return an amended summary
+# (the webhook merge: `run_sync` passes it so that a sync and its events commit together).
+AlsoInTransaction = Callable[[duckdb.DuckDBPyConnection, SyncSummary], SyncSummary]
+
+
+def apply_capture(
+    conn: duckdb.DuckDBPyConnection, result: CaptureResult, *, also: AlsoInTransaction | None = None
+) -> SyncSummary:
     """Apply one sync's result atomically; return what it changed."""
-    return apply_capture_frames(conn, build_capture_frames(result))
+    return apply_capture_frames(conn, build_capture_frames(result), also=also)
 
 
-def apply_capture_frames(conn: duckdb.DuckDBPyConnection, frames: CaptureFrames) -> SyncSummary:
+def apply_capture_frames(
+    conn: duckdb.DuckDBPyConnection, frames: CaptureFrames, *, also: AlsoInTransaction | None = None
+) -> SyncSummary:
     """`apply_capture` from already-built frames (what the ingest benchmark times separately)."""
     session = _Session(conn)
     sealed_files: list[Path] = []
     conn.execute("BEGIN TRANSACTION")
     try:
         summary = _apply(session, screen_sealed(conn, frames))
+        if also is not None:
+            summary = also(conn, summary)
         seal = seal_ready_days(
             conn, summary.tenant, summary.sync_id, summary.observed_at, written=sealed_files
         )
@@ -244,11 +256,11 @@ def _insert_snapshots(session: _Session, frames: CaptureFrames, rows: pl.Series)
         table = table.filter(rows.to_arrow())
     view = session.register("job_snapshots", table)
     header = frames.header
-    observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id")]
+    observed = [c for c in SNAPSHOT_COLUMNS if c not in ("tenant", "sync_id", "source")]
     session.conn.execute(
-        f"INSERT INTO {hot('job_snapshots')} (tenant, sync_id, {', '.join(observed)}) "
-        f"SELECT $tenant, $sync_id, {', '.join(observed)} FROM {view}",
-        {"tenant": header.tenant, "sync_id": header.sync_id},
+        f"INSERT INTO {hot('job_snapshots')} (tenant, sync_id, source, {', '.join(observed)}) "
+        f"SELECT $tenant, $sync_id, $source, {', '.join(observed)} FROM {view}",
+        {"tenant": header.tenant, "sync_id": header.sync_id, "source": SNAPSHOT_SOURCE_POLL},
     )
     return count
 

@@ -17,6 +17,7 @@ import duckdb
 from jobs_pipeline.archive import ddl
 from jobs_pipeline.archive.errors import ArchiveError, ArchiveVersionError
 from jobs_pipeline.archive.hot_split import split_hot_and_sealed
+from jobs_pipeline.archive.views import refresh_views
 from jobs_pipeline.archive.schema import SCHEMA_VERSION
 
 
@@ -35,6 +36,11 @@ class Migration:
             conn.execute(self.sql)
 
 
+def add_webhook_events(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(ddl.V5_WEBHOOK_EVENTS)
+    refresh_views(conn)  # the new column and table reach the analyst views
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", ddl.V1_INITIAL),
     Migration(2, "rejected_records; sync_runs.rate_limited and rejects", ddl.V2_REJECTS_AND_RATE_LIMITS),
@@ -44,6 +50,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "archive tables split into schema hot and sealed Parquet day files, main names become views",
         step=split_hot_and_sealed,
     ),
+    Migration(5, "webhook events: job_snapshots.source, webhook_events", step=add_webhook_events),
 )
 
 if [m.version for m in MIGRATIONS] != list(range(1, SCHEMA_VERSION + 1)):  # pragma: no cover

@@ -8,7 +8,7 @@ sealed Parquet day files (`layout.py`); the names and columns here are what anal
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",
@@ -41,6 +41,7 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "error",
     "metadata",
     "payload",
+    "source",
 )
 
 JOB_COLUMNS: tuple[str, ...] = (
@@ -94,6 +95,19 @@ SEALED_PARTITION_COLUMNS: tuple[str, ...] = (
     "sync_id",
 )
 
+WEBHOOK_EVENT_COLUMNS: tuple[str, ...] = (
+    "tenant",
+    "event_key",
+    "sync_id",
+    "observed_at",
+    "received_at",
+    "job_id",
+    "status",
+    "occurred_at",
+    "outcome",
+    "payload",
+)
+
 TABLES: dict[str, tuple[str, ...]] = {
     "schema_version": SCHEMA_VERSION_COLUMNS,
     "sync_runs": SYNC_RUN_COLUMNS,
@@ -102,6 +116,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "job_status_changes": STATUS_CHANGE_COLUMNS,
     "rejected_records": REJECT_COLUMNS,
     "sealed_partitions": SEALED_PARTITION_COLUMNS,
+    "webhook_events": WEBHOOK_EVENT_COLUMNS,
 }
 
 # Values of job_status_changes.source.
@@ -109,5 +124,9 @@ SOURCE_API_TIMESTAMP = "api_timestamp"
 SOURCE_POLL_INTERVAL = "poll_interval"
 SOURCE_INFERRED = "inferred"
 SOURCE_CORRECTION = "correction"
+SOURCE_WEBHOOK = "webhook"  # also a value of job_snapshots.source
+
+# Values of job_snapshots.source.
+SNAPSHOT_SOURCE_POLL = "poll"
 
 SYNC_STATUS_OK = "ok"

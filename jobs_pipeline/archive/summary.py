@@ -9,6 +9,26 @@ from jobs_pipeline.capture.types import Gap
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSummary:
+    drained: int = 0  # records read from the spool (duplicates included)
+    duplicates: int = 0  # already drained before, or delivered twice
+    applied: int = 0
+    created: int = 0
+    refined: int = 0
+    stale: int = 0
+    rejected: int = 0
+    snapshots: int = 0
+    status_changes: int = 0
+
+    def one_line(self) -> str:
+        return (
+            f"webhook: {self.drained} drained ({self.duplicates} duplicate), {self.applied} applied, "
+            f"{self.created} new jobs, {self.refined} dated exactly, {self.stale} stale, "
+            f"{self.rejected} rejected"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SyncSummary:
     sync_id: str
     tenant: str
@@ -33,6 +53,7 @@ class SyncSummary:
     warnings: tuple[str, ...] = ()
     sealed_files: int = 0  # Parquet day files this sync sealed (layout.py)
     sealed_rows: int = 0  # rows those files moved out of the hot store
+    webhook: WebhookSummary | None = None  # events drained from the webhook spool by this sync
 
     def one_line(self) -> str:
         when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -53,6 +74,8 @@ class SyncSummary:
         )
         if self.sealed_files:
             text += f"; sealed {self.sealed_files} day file(s), {self.sealed_rows:,} rows"
+        if self.webhook is not None:
+            text += "; " + self.webhook.one_line()
         if self.replayed:
             text = "(already applied) " + text
         return text

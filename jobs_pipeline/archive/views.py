@@ -42,6 +42,8 @@ def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
     present = sealed_columns(conn)
     for table in SEALED_TABLES:
         columns = hot_columns(conn, table.name)
+        if not columns:  # created by a later schema version than the one being migrated to
+            continue
         sql = f"SELECT {', '.join(_quote(name) for name, _ in columns)} FROM {hot(table.name)}"
         if root is not None and table.name in present:
             sql += "\nUNION ALL\n" + _sealed_select(

@@ -58,8 +58,13 @@ def demo(
     console.print(
         f"\n[bold green]Done in {result.seconds:.0f} s.[/] {result.syncs} syncs sent {result.requests:,} requests "
         f"and archived {result.jobs:,} jobs ({result.snapshots:,} snapshots, {result.changes:,} status changes, "
-        f"{result.killed} inferred KILLED); {result.gaps} syncs recorded coverage gaps (the burst)."
+        f"{result.killed} KILLED); {result.gaps} syncs recorded coverage gaps (the burst)."
     )
+    if result.webhook_events:
+        console.print(
+            f"Webhook events (last hours): {result.webhook_events:,} applied, "
+            f"{result.killed_exact} kills dated exactly instead of inferred."
+        )
     console.print(
         f"\n[bold]Where things are[/]\n  archive (open it read-only): {db}\n  HTML report: {result.report}"
     )

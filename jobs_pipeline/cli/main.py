@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import typer
 
-from jobs_pipeline.cli import demo_cmd, query_cmd, report_cmd, sync_cmd, twin_cmd, wait_cmd, watch_cmd
+from jobs_pipeline.cli import (
+    demo_cmd,
+    query_cmd,
+    report_cmd,
+    sync_cmd,
+    twin_cmd,
+    wait_cmd,
+    watch_cmd,
+    webhook_cmd,
+)
 
 app = typer.Typer(
     name="jobs-pipeline",
@@ -25,6 +34,7 @@ demo_cmd.register(app)
 report_cmd.register(app)
 watch_cmd.register(app)
 wait_cmd.register(app)
+webhook_cmd.register(app)
 
 
 def main() -> None:

@@ -71,6 +71,21 @@ def serve(
     truth_retention_hours: Annotated[
         float, typer.Option(help="Hours of ground truth kept in memory (0: keep everything).")
     ] = 168.0,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="POST every job transition to this URL (e.g. a `webhook serve` receiver)."),
+    ] = None,
+    webhook_loss: Annotated[float, typer.Option(help="Probability that an event is never sent.")] = 0.0,
+    webhook_duplicate: Annotated[float, typer.Option(help="Probability that an event is sent twice.")] = 0.0,
+    webhook_reorder: Annotated[
+        float, typer.Option(help="Probability that an event is held back behind the next one.")
+    ] = 0.0,
+    webhook_max_delay: Annotated[
+        float, typer.Option(help="Each event waits a random 0..N real seconds before it is sent.")
+    ] = 0.0,
+    webhook_secret_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the secret to sign events (HMAC-SHA256).")
+    ] = None,
 ) -> None:
     """Serve GET /v1/jobs on HTTP until Ctrl-C; prints the base URL first.
 
@@ -119,6 +134,27 @@ def serve(
         raise typer.BadParameter(str(exc)) from exc
     clock: Clock = SteppedClock(start_at) if stepped else AcceleratedClock(speed=speed, start=start_at)
     twin = Twin(config, clock=clock)
+    if webhook_url is not None:
+        import os
+
+        from jobs_pipeline.twin.webhooks import WebhookDeliveryConfig
+
+        secret = os.environ.get(webhook_secret_env, "") if webhook_secret_env else None
+        if webhook_secret_env and not secret:
+            raise typer.BadParameter(f"{webhook_secret_env} is not set")
+        try:
+            delivery = WebhookDeliveryConfig(
+                url=webhook_url,
+                loss=webhook_loss,
+                duplicate=webhook_duplicate,
+                reorder=webhook_reorder,
+                max_delay_seconds=webhook_max_delay,
+                seed=seed,
+                secret=secret,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        twin.deliver_webhooks(delivery)
     server = TwinServer(twin, host, port)
     mode = "stepped clock" if stepped else f"{speed:g}x clock"
     typer.echo(server.base_url, color=False)

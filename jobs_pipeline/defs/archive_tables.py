@@ -36,6 +36,10 @@ ARCHIVE_TABLES: dict[str, str] = {
         "Failed syncs write nothing, so they never appear here."
     ),
     "rejected_records": "Records the API returned that could not be parsed, kept verbatim with the reason.",
+    "webhook_events": (
+        "Every webhook job-status event a sync applied, once, with what it did (applied, created, refined, "
+        "stale, rejected)."
+    ),
 }
 
 

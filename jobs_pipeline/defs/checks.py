@@ -39,7 +39,8 @@ FRESHNESS_INTERVALS = 2.0
 DUPLICATES_SQL = {
     "within_tenant": "SELECT tenant, job_id, count(*) AS n FROM jobs GROUP BY ALL HAVING count(*) > 1",
     "within_one_sync": (
-        "SELECT tenant, job_id, count(*) AS n FROM job_snapshots GROUP BY tenant, sync_id, job_id HAVING count(*) > 1"
+        "SELECT tenant, job_id, count(*) AS n FROM job_snapshots WHERE source IS DISTINCT FROM 'webhook' "
+        "GROUP BY tenant, sync_id, job_id HAVING count(*) > 1"
     ),
     "across_tenants": (
         "SELECT string_agg(DISTINCT tenant, ',') AS tenant, job_id, count(DISTINCT tenant) AS n "

@@ -19,6 +19,7 @@ import dagster as dg
 
 from jobs_pipeline.defs.checks import sync_runs_fresh
 from jobs_pipeline.defs.names import ARCHIVE_GROUP, CAPTURE_JOB, HEALTH_JOB, STATISTICS_GROUP
+from jobs_pipeline.defs.webhooks import webhook_spool_drained
 
 ENV_CAPTURE_CRON = "JOBS_PIPELINE_CAPTURE_CRON"
 ENV_AUTOSTART = "JOBS_PIPELINE_AUTOSTART"
@@ -39,8 +40,8 @@ capture_job = dg.define_asset_job(
 
 archive_health_job = dg.define_asset_job(
     HEALTH_JOB,
-    selection=dg.AssetSelection.checks(sync_runs_fresh),
-    description="The archive's freshness check alone (independent of whether captures succeed).",
+    selection=dg.AssetSelection.checks(sync_runs_fresh, webhook_spool_drained),
+    description="The archive's freshness and webhook-spool checks (independent of whether captures succeed).",
 )
 
 capture_schedule = dg.ScheduleDefinition(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from jobs_pipeline.twin.arrivals import ArrivalQueue, DailyCycle, burst_arrivals, poisson_arrivals
@@ -67,6 +68,12 @@ class Simulation:
         for number, burst in enumerate(config.bursts, start=1):
             streams.append(burst_arrivals(burst, number, config.seed))
         self._arrivals = ArrivalQueue(streams, self.horizon_ms)
+        # Told of every transition as it is lived (the webhook sender); None: nobody listens.
+        self.on_transition: Callable[[SimJob, int], None] | None = None
+
+    def _tell(self, job: SimJob, at_ms: int) -> None:
+        if self.on_transition is not None:
+            self.on_transition(job, at_ms)
 
     # -- the event loop --------------------------------------------------------------------------
 
@@ -114,6 +121,7 @@ class Simulation:
     def _arrive(self, job: SimJob, at_ms: int) -> None:
         job.arrive()
         self.store.add(job)  # indexes the job under its (PENDING) status
+        self._tell(job, at_ms)
         if job.cancel_at_ms is not None:
             self._push(max(job.cancel_at_ms, at_ms), _CANCEL, job)
         if job.pooled:
@@ -125,6 +133,7 @@ class Simulation:
     def _start(self, job: SimJob, at_ms: int) -> None:
         job.start(at_ms)
         self.store.status_changed(job, PENDING)
+        self._tell(job, at_ms)
         self._push(at_ms + job.run_ms, _FINISH, job)
         if job.kill_fraction is not None:
             self._push(at_ms + int(job.run_ms * job.kill_fraction), _CANCEL, job)
@@ -142,6 +151,7 @@ class Simulation:
             return  # killed before it could finish
         job.finish(at_ms)
         self.store.status_changed(job, IN_PROGRESS)
+        self._tell(job, at_ms)
         if job.pooled:
             self.busy -= 1
             if job.follow_up and job.status == DONE:
@@ -156,6 +166,7 @@ class Simulation:
         old_status = job.status
         job.kill(at_ms)
         self.store.status_changed(job, old_status)
+        self._tell(job, at_ms)
         if job.pooled and was_running:
             self.busy -= 1
             self._fill_workers(at_ms)

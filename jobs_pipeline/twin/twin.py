@@ -27,6 +27,7 @@ from jobs_pipeline.twin.responses import (
 from jobs_pipeline.twin.simulation import Simulation
 from jobs_pipeline.twin.snapshot import Snapshot
 from jobs_pipeline.twin.timefmt import http_date, iso_ms, seconds_to_ms, to_ms
+from jobs_pipeline.twin.webhooks import WebhookDeliveryConfig, WebhookSender
 
 API_PATH = "/v1/jobs"
 CONTROL_PREFIX = "/_twin/"
@@ -273,6 +274,15 @@ class Twin:
         if fmt == "mixed":
             fmt = _MIXED_FORMATS[index % len(_MIXED_FORMATS)]
         return retry_after(fmt, seconds, now_ms)
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    def deliver_webhooks(self, config: WebhookDeliveryConfig) -> WebhookSender:
+        """POST every transition lived from now on to `config.url` (see webhooks.py)."""
+        sender = WebhookSender(config)
+        with self._lock:
+            self._sim.on_transition = sender.transition
+        return sender
 
     # -- serving ---------------------------------------------------------------------------------
 
