@@ -10,7 +10,7 @@ import duckdb
 from jobs_pipeline.archive import SCHEMA_VERSION, apply_capture, open_for_analysis, open_writer
 from jobs_pipeline.archive.migrations import MIGRATIONS, migrate, schema_version
 from jobs_pipeline.archive.paths import ArchivePaths
-from jobs_pipeline_tests.test_archive_builders import make_job, make_result, rows
+from jobs_pipeline_tests.test_archive_builders import T0, make_job, make_result, rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "archive_v1.sql"
 V1_TABLES = ("sync_runs", "jobs", "job_snapshots", "job_status_changes")
@@ -51,7 +51,7 @@ def schema_description(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ..
 
 def test_migrations_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
 
 
 def test_fixture_is_exactly_what_migration_1_creates() -> None:
@@ -68,7 +68,7 @@ def test_fresh_archive_gets_every_migration_once() -> None:
     assert migrate(conn) == (0, SCHEMA_VERSION)
     assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
     applied = rows(conn, "SELECT version, description FROM schema_version ORDER BY version")
-    assert [r["version"] for r in applied] == [1, 2, 3, 4]
+    assert [r["version"] for r in applied] == [1, 2, 3, 4, 5]
     assert all(r["description"] for r in applied)
 
 

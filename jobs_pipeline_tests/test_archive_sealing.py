@@ -26,14 +26,17 @@ from benchmarks.soak import (
     KillRow,
     SoakTwin,
     archive_invariant_violations,
+    archive_state,
     archive_truth_violations,
     final_state_violations,
     kill_one,
     soak_twin,
+    state_differences,
 )
-from jobs_pipeline.archive import ArchivePaths, open_for_analysis, open_writer
-from jobs_pipeline.archive.layout import SEALED_TABLE_NAMES, Family, seal_through
+from jobs_pipeline.archive import ArchiveError, ArchivePaths, apply_capture, open_for_analysis, open_writer
+from jobs_pipeline.archive.layout import SEALED_TABLE_NAMES, Family, day_start, seal_through
 from jobs_pipeline.stats_store import refresh_statistics
+from jobs_pipeline_tests.test_archive_builders import make_job, make_result
 
 COOKBOOK = Path(__file__).resolve().parents[1] / "docs" / "analytics-cookbook.md"
 
@@ -198,13 +201,29 @@ def test_syncs_killed_while_sealing_recover(tmp_path: Path) -> None:
         assert archive_truth_violations(soak.db, truth) == []
 
 
-def test_a_sync_dated_in_sealed_history_is_refused(tmp_path: Path) -> None:
+def test_sealed_history_cannot_be_written(tmp_path: Path) -> None:
     db = tmp_path / "archive.duckdb"
     with soak_twin(db, jobs_per_day=300) as soak:
         sync_for(soak, hours=60, every_minutes=240)
         soak.sync()
-        sealed_log = max(r[2] for r in manifest(db) if r[1] == "sync_runs")
-        soak.clock.set(soak.clock.now() - timedelta(days=3))
-        with pytest.raises(Exception, match="sealed history"):
-            soak.sync()
-    assert sealed_log is not None
+        now = soak.clock.now()
+    sealed_log = max(r[2] for r in manifest(db) if r[1] == "sync_runs")
+    sealed_job_day = max(r[2] for r in manifest(db) if r[1] == "jobs")
+    before = archive_state(db)
+    # A server clock that says "the day before yesterday": refused whole, nothing written.
+    with open_writer(db) as conn, pytest.raises(ArchiveError, match="sealed history"):
+        apply_capture(
+            conn, make_result("late", day_start(sealed_log) + timedelta(hours=12), [], tenant="default")
+        )
+    assert state_differences(before, archive_state(db)) == []
+    # A job created on a sealed day (the API cannot return it): rejected with its reason, not merged.
+    ghost = make_job("ghost", "DONE", created=day_start(sealed_job_day) + timedelta(hours=1))
+    with open_writer(db) as conn:
+        summary = apply_capture(
+            conn, make_result("now", now + timedelta(minutes=1), [ghost], tenant="default")
+        )
+    assert (summary.rejects, summary.jobs_new) == (1, 0)
+    with closing(open_for_analysis(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs WHERE job_id = 'ghost'").fetchall() == [(0,)]
+        (reason,) = conn.execute("SELECT reason FROM rejected_records WHERE job_id = 'ghost'").fetchall()[0]
+        assert "sealed day" in reason

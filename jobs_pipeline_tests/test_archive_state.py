@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, timedelta
 
 import duckdb
@@ -120,13 +119,10 @@ def test_state_of_forty_thousand_jobs_loads_fast() -> None:
         """,
         {"t0": at(minutes=-60), "t1": at(minutes=1)},
     )
-    started = time.perf_counter()
+    # How fast is measured in benchmarks/, never asserted here (the suite runs on loaded machines).
     state = load_capture_state(conn, "acme")
-    elapsed = time.perf_counter() - started
     assert len(state.known) == 40001
     assert state.known["job-39999"].updated_at == at(minutes=-60) + timedelta(milliseconds=39999 + 5000)
-    # Generous for a loaded 2-core CI box; typically ~0.1 s.
-    assert elapsed < 3.0, f"load_capture_state took {elapsed:.2f}s for 40k jobs"
 
 
 def test_state_reads_through_any_session_time_zone() -> None:

@@ -89,7 +89,7 @@ class WebhookWrites:
     def insert(self, table: str, frame: pl.DataFrame, columns: Sequence[str]) -> None:
         if frame.height == 0:
             return
-        view = self._register(f"insert_{table}", frame)
+        view = self._register(f"insert_{table.replace('.', '_')}", frame)
         names = ", ".join(columns)
         self.conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
 
