@@ -177,3 +177,11 @@ COMMENT ON COLUMN rejected_records.payload IS 'The record as received: JSON text
 V3_GAP_REASONS = r"""
 COMMENT ON COLUMN sync_runs.gaps IS 'JSON list of the parts the sync could not see: {slice, reason, created_from, created_to}, the createdAt range not seen (inclusive; null = open). slice: ALL, PENDING, IN_PROGRESS, DONE, ERROR, target:<id> (a list walked), * (the whole sync) or known-active (jobs the archive knew as queued or running). reason: cap = the slice reached the API''s offset cap before that range; budget = the request budget ran out (anything may be missing); drift = rows moved between two pages and the walk could not re-join them; rejected = a page kept unreadable records, the jobs behind them were not seen; behind-cap = queued jobs hidden past the PENDING cap behind the queue front, left unprobed on purpose; unresolved = known queued or running jobs the sync could neither find nor prove gone.';
 """
+
+# Version 4: the planner's decisions per sync (issue 15). The one ALTER of this change: re-target it
+# (e.g. to hot.sync_runs) here and nowhere else.
+SYNC_RUNS_TABLE_FOR_V4 = "sync_runs"
+V4_PLAN_NOTES = rf"""
+ALTER TABLE {SYNC_RUNS_TABLE_FOR_V4} ADD COLUMN plan_notes JSON;
+COMMENT ON COLUMN {SYNC_RUNS_TABLE_FOR_V4}.plan_notes IS 'JSON object of what the capture planner decided and spent in this sync, request counts by purpose (head_pages, position_pages, target_probes, active_slice_checks, gap_revisits, discovery_probes, ...) and flags (head_over_cap, budget_exhausted, ...): why a sync cost what it cost. NULL for syncs archived before schema version 4 (not recorded).';
+"""

@@ -29,6 +29,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", ddl.V1_INITIAL),
     Migration(2, "rejected_records; sync_runs.rate_limited and rejects", ddl.V2_REJECTS_AND_RATE_LIMITS),
     Migration(3, "sync_runs.gaps comment lists every gap reason", ddl.V3_GAP_REASONS),
+    Migration(4, "sync_runs.plan_notes: the capture planner's decisions per sync", ddl.V4_PLAN_NOTES),
 )
 
 if [m.version for m in MIGRATIONS] != list(range(1, SCHEMA_VERSION + 1)):  # pragma: no cover

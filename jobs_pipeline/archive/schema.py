@@ -6,7 +6,7 @@ single place the code names columns, and the tests check both agree after migrat
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",
@@ -26,6 +26,7 @@ SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "error",
     "rate_limited",
     "rejects",
+    "plan_notes",
 )
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from jobs_pipeline.capture.types import Gap
 
@@ -31,6 +33,8 @@ class SyncSummary:
     stale_ignored: int = 0  # observations older than what the archive already holds
     replayed: bool = False  # this sync_id had already been applied: nothing new was recorded for it
     warnings: tuple[str, ...] = ()
+    # What the capture planner decided and spent (sync_runs.plan_notes): requests.<purpose> counts.
+    plan_notes: Mapping[str, Any] = field(default_factory=dict)
 
     def one_line(self) -> str:
         when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
