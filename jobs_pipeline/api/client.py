@@ -252,28 +252,31 @@ class JobsClient:
     ) -> Page:
         grant = self.limiter.acquire()
         self.rate_limit_wait_seconds += grant.waited
-        request = self._http.build_request("GET", JOBS_PATH, params=params)
-        target = request.url.raw_path.decode("ascii", errors="replace")
-        started = time.perf_counter()
-        self.requests_sent += 1
         try:
-            response = self._http.send(request)
-        except httpx.TimeoutException as exc:
-            self._log_exchange(target, type(exc).__name__, started)
-            raise NetworkError(
-                f"no response from the API within {self.timeout:g} s ({type(exc).__name__})",
-                target=target,
-            ) from None  # the httpx cause holds the request, Authorization header included
-        except httpx.RequestError as exc:
-            self._log_exchange(target, type(exc).__name__, started)
-            detail = scrub(shorten(str(exc) or type(exc).__name__), self._api_key)
-            raise NetworkError(
-                f"could not talk to the API ({type(exc).__name__}: {detail})", target=target
-            ) from None  # the httpx cause holds the request, Authorization header included
-        self._log_exchange(target, str(response.status_code), started)
-        if response.is_success:
-            return self._page(response, target, status, target_id, limit, offset)
-        raise self._failure(response, target)
+            request = self._http.build_request("GET", JOBS_PATH, params=params)
+            target = request.url.raw_path.decode("ascii", errors="replace")
+            started = time.perf_counter()
+            self.requests_sent += 1
+            try:
+                response = self._http.send(request)
+            except httpx.TimeoutException as exc:
+                self._log_exchange(target, type(exc).__name__, started)
+                raise NetworkError(
+                    f"no response from the API within {self.timeout:g} s ({type(exc).__name__})",
+                    target=target,
+                ) from None  # the httpx cause holds the request, Authorization header included
+            except httpx.RequestError as exc:
+                self._log_exchange(target, type(exc).__name__, started)
+                detail = scrub(shorten(str(exc) or type(exc).__name__), self._api_key)
+                raise NetworkError(
+                    f"could not talk to the API ({type(exc).__name__}: {detail})", target=target
+                ) from None  # the httpx cause holds the request, Authorization header included
+            self._log_exchange(target, str(response.status_code), started)
+            if response.is_success:
+                return self._page(response, target, status, target_id, limit, offset)
+            raise self._failure(response, target)
+        finally:
+            self.limiter.settle(grant)
 
     def _page(
         self,

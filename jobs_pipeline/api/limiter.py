@@ -45,6 +45,8 @@ class RateLimiter(Protocol):
 
     def pause(self, seconds: float) -> None: ...
 
+    def settle(self, grant: Grant) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Grant:
@@ -95,6 +97,18 @@ class SlidingWindowLimiter:
             # Sleep outside the lock so other threads can see the state (and fake clocks can move).
             # Another thread may take the freed slot first; the loop then waits again.
             self._sleep(max(wait, 0.0))
+
+    def settle(self, grant: Grant) -> None:
+        """The request of `grant` is answered: count it from now. The server counts a request
+        when it arrives, which can be later than the grant (and later than a grant made after
+        it, on a busy machine); dating each grant at its answer keeps our window behind the
+        server's, never ahead. Moving it to the newest end keeps the deque sorted."""
+        with self._lock:
+            try:
+                self._grants.remove(grant.at)
+            except ValueError:
+                return  # already out of the window
+            self._grants.append(max(self._clock(), grant.at))
 
     def pause(self, seconds: float) -> None:
         """The server said Retry-After: no thread of this process sends before then."""

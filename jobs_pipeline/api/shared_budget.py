@@ -121,6 +121,17 @@ class SharedRateBudget:
                 state["grants"] = grants
             self._sleep(max(wait, 0.0) + _FLOAT_SLACK_SECONDS)
 
+    def settle(self, grant: Grant) -> None:
+        """The request of `grant` is answered: count it from now, for every process (see
+        SlidingWindowLimiter.settle: the server counts a request when it arrives)."""
+        with self._locked_state() as state:
+            now = self._clock()
+            grants = self._live(state, now)
+            if grant.at in grants:
+                grants.remove(grant.at)
+                grants.append(max(now, grant.at))
+            state["grants"] = sorted(grants)
+
     def pause(self, seconds: float) -> None:
         """The server said Retry-After: no process using this key sends before then."""
         if not seconds > 0:

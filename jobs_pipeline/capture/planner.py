@@ -470,15 +470,24 @@ def _resolve_by_position(
 
 
 def _cluster(positions: Iterable[int], margin: int) -> list[int]:
-    """Offsets of the fewest pages covering every position with a margin above and below."""
+    """Offsets of the fewest pages covering every position with a margin above and below.
+
+    When a position's margin reaches back onto the previous page, the next page starts where
+    that page ends (less the walk's OVERLAP, so their createdAt spans join): the rows above the
+    position are in hand already, and starting later reaches further down. Starting each page
+    at `position - margin` instead overlapped neighbours by up to 2 x margin rows, about a sixth
+    of every page in the dense run of active jobs below the head at 40,000 jobs/day."""
     offsets: list[int] = []
-    reach_end = -1
+    shown_to = -1  # the last row the pages so far show
     for p in sorted(positions):
-        if p <= reach_end:
+        if p + margin <= shown_to:
             continue
-        offset = min(max(0, p - margin), MAX_OFFSET)
+        start = max(0, p - margin)
+        if offsets and start <= shown_to + 1:
+            start = shown_to + 1 - OVERLAP
+        offset = min(start, MAX_OFFSET)
         offsets.append(offset)
-        reach_end = offset + MAX_LIMIT - 1 - margin
+        shown_to = offset + MAX_LIMIT - 1
     return offsets
 
 
