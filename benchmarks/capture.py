@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import random
 import tempfile
@@ -110,6 +111,8 @@ class Run:
     archived: Archived
     seconds: float
     deep_victims: set[str] = field(default_factory=set)  # scripted kills deeper than the head page
+    # Requests by planner purpose over the syncs after the first (sync_runs.plan_notes), ours only.
+    spend: dict[str, int] = field(default_factory=dict)
 
 
 def scenario(load: str, seed: int) -> TwinConfig:
@@ -188,7 +191,7 @@ class _Polled:
     seconds: float
     deep_victims: set[str]
 
-    def run(self, name: str, archived: Archived) -> Run:
+    def run(self, name: str, archived: Archived, spend: dict[str, int] | None = None) -> Run:
         return Run(
             name,
             self.polls,
@@ -197,6 +200,7 @@ class _Polled:
             archived,
             self.seconds,
             self.deep_victims,
+            spend or {},
         )
 
 
@@ -271,7 +275,21 @@ def run_ours(
             archived.timestamps[job_id] = (created, started_at, completed)
         for job_id, status in conn.execute("SELECT DISTINCT job_id, status FROM job_snapshots").fetchall():
             archived.states.setdefault(job_id, set()).add(status)
-    return polled.run("ours", archived), polled.twin
+        notes = [
+            n for (n,) in conn.execute("SELECT plan_notes FROM sync_runs ORDER BY observed_at").fetchall()
+        ]
+    return polled.run("ours", archived, spend_by_purpose(notes[1:])), polled.twin
+
+
+def spend_by_purpose(plan_notes: list[str | None]) -> dict[str, int]:
+    """Requests by planner purpose (`requests.<purpose>` in sync_runs.plan_notes), summed."""
+    total: dict[str, int] = {}
+    for text in plan_notes:
+        for key, n in json.loads(text or "{}").items():
+            if key.startswith("requests."):
+                purpose = key.removeprefix("requests.")
+                total[purpose] = total.get(purpose, 0) + int(n)
+    return total
 
 
 def run_naive(cfg: TwinConfig, hours: float, poll: timedelta, kills: int = 0) -> Run:
@@ -513,7 +531,8 @@ def main() -> None:
         fresh = freshness_bound(truth, ours.polls)
         reachable = reachable_sets(truth, ours.polls)
         for run in (ours, naive):
-            s = score(run, truth, bound, reachable, fresh)
+            s: dict[str, Any] = score(run, truth, bound, reachable, fresh)
+            s["spend"] = run.spend
             rows.append((load, run.name, s))
             print(load, run.name, s, flush=True)
     table = render(rows, args)
@@ -522,7 +541,7 @@ def main() -> None:
     args.out.write_text(table)
 
 
-def render(rows: list[tuple[str, str, dict[str, dict[str, float]]]], args: argparse.Namespace) -> str:
+def render(rows: list[tuple[str, str, dict[str, Any]]], args: argparse.Namespace) -> str:
     head = (
         f"Capture benchmark: {args.hours:g} h of {args.poll_minutes:g}-minute polls, 3 % faults, seed {args.seed}.\n"
         "Steady state = jobs created after the first sync; backfill = jobs in the window at the first sync.\n"
@@ -553,7 +572,17 @@ def render(rows: list[tuple[str, str, dict[str, dict[str, float]]]], args: argpa
             f"| {int(st['never_reachable'])} ({st['captured_of_all_visible']:.4f} of all) "
             f"| {bf['jobs']:.4f} of {int(bf['observable'])} | {bf['final']:.4f} | {st['seconds']:.0f} |"
         )
-    return head + "\n".join(lines) + "\n"
+    spends = [(load, s["spend"]) for load, name, s in rows if name == "ours"]
+    purposes = sorted({p for _, spend in spends for p in spend})
+    by_purpose = (
+        "\nWhere our requests went (syncs after the first, sync_runs.plan_notes requests.<purpose>; "
+        "planner requests, HTTP retries not included):\n\n"
+        f"| load | {' | '.join(purposes)} |\n|---|{'---|' * len(purposes)}\n"
+        + "".join(
+            f"| {load} | {' | '.join(str(spend.get(p, 0)) for p in purposes)} |\n" for load, spend in spends
+        )
+    )
+    return head + "\n".join(lines) + "\n" + (by_purpose if purposes else "")
 
 
 def _vs_fresh(st: dict[str, float], args: argparse.Namespace, client: str) -> str:

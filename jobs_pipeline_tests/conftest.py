@@ -22,6 +22,7 @@ Defaults are the faithful API: 100 requests per real minute per key ("test-key")
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -36,6 +37,10 @@ from jobs_pipeline.twin import SteppedClock, Twin, TwinConfig
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+# Clients share one rate budget per key across processes through files (api/shared_budget.py):
+# keep the test run's out of the user's cache dir, in one dir for the whole run (xdist workers too).
+os.environ.setdefault("JOBS_PIPELINE_RATE_STATE_DIR", tempfile.mkdtemp(prefix="jobs-pipeline-rate-"))
 
 TWIN_START = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TWIN_KEY = "test-key"

@@ -22,6 +22,7 @@ def offline_client(base: str, key: str, *, rate_limit: int, rate_window_seconds:
         rate_limit=rate_limit,
         rate_window_seconds=rate_window_seconds,
         transport=httpx.MockTransport(lambda request: ok([])),
+        rate_state_dir=None,  # this process's own registry (sharing across processes off)
     )
 
 

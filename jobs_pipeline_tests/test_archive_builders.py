@@ -73,6 +73,7 @@ def make_result(
     requests: int = 1,
     pages: int = 1,
     rate_limited: int = 0,
+    plan_notes: dict[str, object] | None = None,
 ) -> CaptureResult:
     return CaptureResult(
         tenant=tenant,
@@ -90,6 +91,7 @@ def make_result(
         gaps=list(gaps),
         rejects=list(rejects),
         rate_limited=rate_limited,
+        plan_notes=dict(plan_notes or {}),
     )
 
 

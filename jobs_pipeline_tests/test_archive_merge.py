@@ -358,6 +358,16 @@ def test_observation_wins_over_a_vanished_claim_and_unknown_ids_are_ignored(
     assert "unknown to the archive" in (summary.warnings[0] if summary.warnings else "")
 
 
+def test_plan_notes_are_recorded_with_the_sync(conn: duckdb.DuckDBPyConnection) -> None:
+    notes = {"budget": 450, "requests.head": 2, "requests.positions": 3, "head_over_cap": 1}
+    summary = apply_capture(
+        conn, make_result("s1", at(minutes=1), [make_job("j1", "PENDING")], plan_notes=notes)
+    )
+    assert summary.plan_notes == notes
+    (run,) = rows(conn, "SELECT plan_notes FROM sync_runs")
+    assert json.loads(run["plan_notes"]) == notes
+
+
 def test_rejects_gaps_and_counters_are_recorded(conn: duckdb.DuckDBPyConnection) -> None:
     gaps = [Gap("DONE", "cap", None, at(minutes=-30))]
     rejects = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def v1_dump(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...
             name
             for (name,) in conn.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
-                "AND column_name NOT IN ('rate_limited', 'rejects', 'source') ORDER BY column_index",
+                "AND column_name NOT IN ('rate_limited', 'rejects', 'source', 'plan_notes') ORDER BY column_index",
                 [table],
             ).fetchall()
         ]
@@ -51,7 +52,7 @@ def schema_description(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ..
 
 def test_migrations_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
 
 
 def test_fixture_is_exactly_what_migration_1_creates() -> None:
@@ -68,7 +69,7 @@ def test_fresh_archive_gets_every_migration_once() -> None:
     assert migrate(conn) == (0, SCHEMA_VERSION)
     assert migrate(conn) == (SCHEMA_VERSION, SCHEMA_VERSION)
     applied = rows(conn, "SELECT version, description FROM schema_version ORDER BY version")
-    assert [r["version"] for r in applied] == [1, 2, 3, 4, 5]
+    assert [r["version"] for r in applied] == [1, 2, 3, 4, 5, 6]
     assert all(r["description"] for r in applied)
 
 
@@ -84,8 +85,10 @@ def test_v1_archive_upgrades_to_the_current_version_without_losing_a_row(tmp_pat
     with open_writer(db) as conn:
         assert schema_version(conn) == SCHEMA_VERSION
         assert v1_dump(conn) == original
-        old_runs = rows(conn, "SELECT rate_limited, rejects FROM sync_runs")
-        assert old_runs and all(r == {"rate_limited": None, "rejects": None} for r in old_runs)
+        old_runs = rows(conn, "SELECT rate_limited, rejects, plan_notes FROM sync_runs")
+        assert old_runs and all(
+            r == {"rate_limited": None, "rejects": None, "plan_notes": None} for r in old_runs
+        )
         assert rows(conn, "SELECT count(*) AS n FROM rejected_records") == [{"n": 0}]
 
         # The upgraded archive keeps working with the history it inherited.
@@ -131,14 +134,46 @@ def test_a_v2_archive_gets_the_v3_gaps_comment_and_keeps_its_rows() -> None:
     for migration in MIGRATIONS[:2]:  # an archive left at version 2 by the previous release
         conn.execute(migration.sql)
     conn.execute("INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2')")
-    conn.execute(  # a sync the version 2 release recorded (its tables were still in schema main)
-        "INSERT INTO sync_runs VALUES ('acme', 'v2-sync', now(), now(), now(), 1, 1, 1, 1, 0, 0, true, '[]', "
-        "'ok', NULL, 0, 0)"
-    )
+    insert_old_sync_run(conn, "v2-sync")
     assert "cap|budget|error" in gaps_comment(conn)
     assert migrate(conn) == (2, SCHEMA_VERSION)
     assert "cap|budget|error" not in gaps_comment(conn) and "behind-cap" in gaps_comment(conn)
     assert rows(conn, "SELECT sync_id FROM sync_runs") == [{"sync_id": "v2-sync"}]
+
+
+def insert_old_sync_run(conn: duckdb.DuckDBPyConnection, sync_id: str) -> None:
+    """A sync_runs row as a version 2 or 3 release wrote it (no plan_notes column yet)."""
+    conn.execute(
+        "INSERT INTO sync_runs (tenant, sync_id, started_at, finished_at, observed_at, requests, pages,"
+        " jobs_seen, jobs_new, jobs_changed, jobs_vanished, coverage_complete, gaps, status, error,"
+        " rate_limited, rejects) VALUES ('default', ?, ?, ?, ?, 3, 3, 1, 1, 0, 0, true, '[]', 'ok', NULL, 0, 0)",
+        [sync_id, T0, T0, T0],
+    )
+
+
+def test_a_v3_archive_gets_plan_notes_null_for_old_syncs_and_filled_for_new_ones() -> None:
+    conn = duckdb.connect()
+    for migration in MIGRATIONS[:3]:  # an archive left at version 3 by the previous release
+        conn.execute(migration.sql)
+    conn.execute(
+        "INSERT INTO schema_version VALUES ('*', 1, now(), 'v1'), ('*', 2, now(), 'v2'), ('*', 3, now(), 'v3')"
+    )
+    insert_old_sync_run(conn, "v3-sync")
+    assert migrate(conn) == (3, SCHEMA_VERSION)
+    apply_capture(
+        conn,
+        make_result(
+            "v4-sync",
+            T0 + timedelta(minutes=10),
+            [make_job("j1", "PENDING")],
+            plan_notes={"requests.head": 1},
+        ),
+    )
+    stored = rows(conn, "SELECT sync_id, plan_notes FROM sync_runs ORDER BY sync_id")
+    assert [(r["sync_id"], r["plan_notes"] and json.loads(r["plan_notes"])) for r in stored] == [
+        ("v3-sync", None),
+        ("v4-sync", {"requests.head": 1}),
+    ]
 
 
 def test_a_v3_archive_gets_snapshot_sources_and_the_webhook_events_table() -> None:

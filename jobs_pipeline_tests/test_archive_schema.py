@@ -91,6 +91,7 @@ def test_timestamps_are_timestamptz_and_json_columns_are_json() -> None:
     json_columns = {(c["table_name"], c["column_name"]) for c in columns() if c["data_type"] == "JSON"}
     assert json_columns == {
         ("sync_runs", "gaps"),
+        ("sync_runs", "plan_notes"),
         ("job_snapshots", "metadata"),
         ("job_snapshots", "payload"),
         ("jobs", "metadata"),

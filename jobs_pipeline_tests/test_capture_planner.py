@@ -388,3 +388,20 @@ def test_a_range_is_covered_only_by_one_proof_not_two_that_leave_a_hole():
     assert not coverage.covers_range("DONE", t[1], t[4])  # (t2, t3] was never shown
     coverage.add("DONE", Span(older=t[0], newer=t[5]))
     assert coverage.covers_range("DONE", t[1], t[4])
+
+
+def test_plan_notes_account_for_every_request_by_purpose():
+    # sync_runs.plan_notes must explain a sync's cost: its requests by purpose add up to the
+    # sync's requests, on the first sync (cap walks, discovery) and on later ones.
+    old = [job(i, T0 - timedelta(hours=10, minutes=i)) for i in range(300)]
+    queued = [job(1000 + i, T0 - timedelta(hours=3, milliseconds=40 * i), run=None) for i in range(1500)]
+    newer = [job(5000 + i, T0 - timedelta(seconds=7 * i + 1), run=2) for i in range(900)]
+    r = Runner([*old, *queued, *newer], T0, budget=450)
+    for i in range(3):
+        if i:
+            r.advance(minutes=10)
+        result = r.sync()
+        by_purpose = {k: v for k, v in result.plan_notes.items() if k.startswith("requests.")}
+        assert sum(by_purpose.values()) == result.requests, result.plan_notes
+        assert result.plan_notes["budget"] == 450
+        assert "requests.head" in by_purpose

@@ -125,6 +125,11 @@ def test_scheduled_pipeline_end_to_end(
         assert isinstance(capture_md[name].value, int), name
     assert capture_md["requests"].value >= 1 and capture_md["coverage_complete"].value is True
     assert capture_md["gaps"].value == {"default": []}
+    # Why the sync cost what it cost: its requests by purpose add up to its requests (retries aside).
+    notes = capture_md["plan_notes"].value["default"]
+    spent = sum(n for key, n in notes.items() if key.startswith("requests."))
+    assert 1 <= spent <= capture_md["requests"].value
+    assert rows(db, "SELECT count(*) FROM sync_runs WHERE plan_notes IS NULL") == [(0,)]
     # The twin's clock is ~2 min behind the wall clock at the third sync.
     assert 60 < capture_md["freshness_lag_seconds"].value < 600
 

@@ -25,7 +25,9 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -44,11 +46,12 @@ from jobs_pipeline.api.errors import (
     shorten,
 )
 from jobs_pipeline.api.headers import parse_http_date, parse_retry_after
-from jobs_pipeline.api.limiter import SlidingWindowLimiter, key_fingerprint, shared_limiter
+from jobs_pipeline.api.limiter import RateLimiter, key_fingerprint
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_LIMIT, Page
 from jobs_pipeline.api.pagination import SliceWalk
 from jobs_pipeline.api.parse import EnvelopeError, extract_records, parse_records
 from jobs_pipeline.api.query import jobs_query
+from jobs_pipeline.api.shared_budget import key_rate_limiter, state_dir_from_env
 
 logger = logging.getLogger("jobs_pipeline.api")
 
@@ -89,8 +92,9 @@ class JobsClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = DEFAULT_USER_AGENT,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        rate_state_dir: Path | Literal["env"] | None = "env",
     ) -> None:
         self.base_url = _checked_base_url(base_url)
         _check_api_key(api_key)
@@ -108,7 +112,11 @@ class JobsClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self.limiter = limiter or shared_limiter(self.base_url, api_key, rate_limit, rate_window_seconds)
+        # One budget per key across processes (sync, watch, wait, Dagster runs): see shared_budget.
+        state_dir = state_dir_from_env() if rate_state_dir == "env" else rate_state_dir
+        self.limiter: RateLimiter = limiter or key_rate_limiter(
+            self.base_url, api_key, rate_limit, rate_window_seconds, state_dir
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -244,28 +252,31 @@ class JobsClient:
     ) -> Page:
         grant = self.limiter.acquire()
         self.rate_limit_wait_seconds += grant.waited
-        request = self._http.build_request("GET", JOBS_PATH, params=params)
-        target = request.url.raw_path.decode("ascii", errors="replace")
-        started = time.perf_counter()
-        self.requests_sent += 1
         try:
-            response = self._http.send(request)
-        except httpx.TimeoutException as exc:
-            self._log_exchange(target, type(exc).__name__, started)
-            raise NetworkError(
-                f"no response from the API within {self.timeout:g} s ({type(exc).__name__})",
-                target=target,
-            ) from None  # the httpx cause holds the request, Authorization header included
-        except httpx.RequestError as exc:
-            self._log_exchange(target, type(exc).__name__, started)
-            detail = scrub(shorten(str(exc) or type(exc).__name__), self._api_key)
-            raise NetworkError(
-                f"could not talk to the API ({type(exc).__name__}: {detail})", target=target
-            ) from None  # the httpx cause holds the request, Authorization header included
-        self._log_exchange(target, str(response.status_code), started)
-        if response.is_success:
-            return self._page(response, target, status, target_id, limit, offset)
-        raise self._failure(response, target)
+            request = self._http.build_request("GET", JOBS_PATH, params=params)
+            target = request.url.raw_path.decode("ascii", errors="replace")
+            started = time.perf_counter()
+            self.requests_sent += 1
+            try:
+                response = self._http.send(request)
+            except httpx.TimeoutException as exc:
+                self._log_exchange(target, type(exc).__name__, started)
+                raise NetworkError(
+                    f"no response from the API within {self.timeout:g} s ({type(exc).__name__})",
+                    target=target,
+                ) from None  # the httpx cause holds the request, Authorization header included
+            except httpx.RequestError as exc:
+                self._log_exchange(target, type(exc).__name__, started)
+                detail = scrub(shorten(str(exc) or type(exc).__name__), self._api_key)
+                raise NetworkError(
+                    f"could not talk to the API ({type(exc).__name__}: {detail})", target=target
+                ) from None  # the httpx cause holds the request, Authorization header included
+            self._log_exchange(target, str(response.status_code), started)
+            if response.is_success:
+                return self._page(response, target, status, target_id, limit, offset)
+            raise self._failure(response, target)
+        finally:
+            self.limiter.settle(grant)
 
     def _page(
         self,
@@ -372,6 +383,9 @@ class JobsClient:
             )
             limited.retryable = False
             return limited
+        if retry_after is not None:
+            # One 429 slows every process using this key, not just this request's retry.
+            self.limiter.pause(retry_after)
         advice = f"Retry-After {retry_after:g} s" if retry_after is not None else "no Retry-After"
         return RateLimitedError(
             f"rate limited by the API ({advice})",

@@ -27,8 +27,25 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 _FLOAT_SLACK_SECONDS = 1e-6
+
+
+class RateLimiter(Protocol):
+    """What a client needs of a limiter: this module's per-process one or the cross-process
+    `shared_budget.SharedRateBudget` (which can also `pause` every process for a Retry-After)."""
+
+    limit: int
+    window_seconds: float
+
+    def acquire(self) -> Grant: ...
+
+    def in_window(self) -> int: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def settle(self, grant: Grant) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,7 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._sleep = sleep
         self._grants: deque[float] = deque()
+        self._paused_until = float("-inf")
         self._lock = threading.Lock()
 
     def acquire(self) -> Grant:
@@ -68,14 +86,34 @@ class SlidingWindowLimiter:
             with self._lock:
                 now = self._clock()
                 self._forget_before(now - self.window_seconds)
-                if len(self._grants) < self.limit:
+                if self._paused_until > now:
+                    wait = self._paused_until - now
+                elif len(self._grants) < self.limit:
                     self._grants.append(now)
                     return Grant(at=now, waited=max(0.0, now - started))
-                # The oldest grant leaves the window first; that is when a slot frees.
-                wait = self._grants[0] + self.window_seconds - now
+                else:
+                    # The oldest grant leaves the window first; that is when a slot frees.
+                    wait = self._grants[0] + self.window_seconds - now
             # Sleep outside the lock so other threads can see the state (and fake clocks can move).
             # Another thread may take the freed slot first; the loop then waits again.
             self._sleep(max(wait, 0.0))
+
+    def settle(self, grant: Grant) -> None:
+        """The request of `grant` is answered: count it from now. The server counts a request
+        when it arrives, which can be later than the grant (and later than a grant made after
+        it, on a busy machine); dating each grant at its answer keeps our window behind the
+        server's, never ahead. Moving it to the newest end keeps the deque sorted."""
+        with self._lock:
+            try:
+                self._grants.remove(grant.at)
+            except ValueError:
+                return  # already out of the window
+            self._grants.append(max(self._clock(), grant.at))
+
+    def pause(self, seconds: float) -> None:
+        """The server said Retry-After: no thread of this process sends before then."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def in_window(self) -> int:
         """How many grants the current window holds (for tests and diagnostics)."""

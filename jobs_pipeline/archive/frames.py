@@ -7,9 +7,10 @@ job: several observations of a job in one result are reduced to the latest FIRST
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -67,6 +68,8 @@ class SyncHeader:
     pages: int
     rate_limited: int
     gaps: tuple[Gap, ...]
+    # The planner's decisions (sync_runs.plan_notes).
+    plan_notes: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def coverage_complete(self) -> bool:
@@ -94,6 +97,7 @@ def build_capture_frames(result: CaptureResult) -> CaptureFrames:
         pages=result.pages,
         rate_limited=result.rate_limited,
         gaps=tuple(result.gaps),
+        plan_notes=dict(result.plan_notes),
     )
     return CaptureFrames(
         header=header,

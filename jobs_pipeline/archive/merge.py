@@ -216,6 +216,7 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
         stale_ignored=plan.stale_ignored,
         replayed=replayed,
         warnings=tuple(warnings),
+        plan_notes=dict(header.plan_notes),
     )
 
 
@@ -302,6 +303,7 @@ def _insert_sync_run(
         "error": "; ".join(warnings) or None,
         "rate_limited": header.rate_limited,
         "rejects": frames.rejects.num_rows,
+        "plan_notes": json.dumps(dict(sorted(header.plan_notes.items()))),
     }
     assert tuple(values) == SYNC_RUN_COLUMNS
     names = ", ".join(values)

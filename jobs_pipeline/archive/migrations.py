@@ -17,8 +17,8 @@ import duckdb
 from jobs_pipeline.archive import ddl
 from jobs_pipeline.archive.errors import ArchiveError, ArchiveVersionError
 from jobs_pipeline.archive.hot_split import split_hot_and_sealed
-from jobs_pipeline.archive.views import refresh_views
 from jobs_pipeline.archive.schema import SCHEMA_VERSION
+from jobs_pipeline.archive.views import refresh_views
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,11 @@ def add_webhook_events(conn: duckdb.DuckDBPyConnection) -> None:
     refresh_views(conn)  # the new column and table reach the analyst views
 
 
+def add_plan_notes(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(ddl.V6_PLAN_NOTES)
+    refresh_views(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", ddl.V1_INITIAL),
     Migration(2, "rejected_records; sync_runs.rate_limited and rejects", ddl.V2_REJECTS_AND_RATE_LIMITS),
@@ -51,6 +56,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         step=split_hot_and_sealed,
     ),
     Migration(5, "webhook events: job_snapshots.source, webhook_events", step=add_webhook_events),
+    Migration(6, "sync_runs.plan_notes: the capture planner's decisions per sync", step=add_plan_notes),
 )
 
 if [m.version for m in MIGRATIONS] != list(range(1, SCHEMA_VERSION + 1)):  # pragma: no cover

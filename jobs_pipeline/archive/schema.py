@@ -8,7 +8,7 @@ sealed Parquet day files (`layout.py`); the names and columns here are what anal
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "tenant",
@@ -28,6 +28,7 @@ SYNC_RUN_COLUMNS: tuple[str, ...] = (
     "error",
     "rate_limited",
     "rejects",
+    "plan_notes",
 )
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (

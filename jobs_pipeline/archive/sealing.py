@@ -113,7 +113,11 @@ def seal_ready_days(
 # belongs to a job in hot.jobs), the observed day of the sync log.
 _DAY_SOURCES: dict[Family, tuple[tuple[str, str], ...]] = {
     Family.JOB: (("jobs", "created_at"),),
-    Family.LOG: (("sync_runs", "observed_at"), ("rejected_records", "observed_at"), ("webhook_events", "observed_at")),
+    Family.LOG: (
+        ("sync_runs", "observed_at"),
+        ("rejected_records", "observed_at"),
+        ("webhook_events", "observed_at"),
+    ),
 }
 
 

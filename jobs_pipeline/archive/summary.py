@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from jobs_pipeline.capture.types import Gap
 
@@ -54,6 +56,8 @@ class SyncSummary:
     sealed_files: int = 0  # Parquet day files this sync sealed (layout.py)
     sealed_rows: int = 0  # rows those files moved out of the hot store
     webhook: WebhookSummary | None = None  # events drained from the webhook spool by this sync
+    # What the capture planner decided and spent (sync_runs.plan_notes): requests.<purpose> counts.
+    plan_notes: Mapping[str, Any] = field(default_factory=dict)
 
     def one_line(self) -> str:
         when = self.observed_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -38,6 +38,7 @@ import polars as pl
 from jobs_pipeline.api.models import RETENTION_HOURS
 from jobs_pipeline.archive.layout import Family, day_start
 from jobs_pipeline.archive.lifecycle import COMPLETED_AT, CREATED_AT, STARTED_AT, lifecycle_steps, rank
+from jobs_pipeline.archive.manifest import sealed_through
 from jobs_pipeline.archive.schema import (
     JOB_COLUMNS,
     REJECT_COLUMNS,
@@ -46,7 +47,6 @@ from jobs_pipeline.archive.schema import (
     STATUS_CHANGE_COLUMNS,
     WEBHOOK_EVENT_COLUMNS,
 )
-from jobs_pipeline.archive.manifest import sealed_through
 from jobs_pipeline.archive.summary import WebhookSummary
 from jobs_pipeline.archive.transitions import UTC_MICROS
 from jobs_pipeline.archive.webhook_writes import WebhookWrites

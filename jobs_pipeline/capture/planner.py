@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from statistics import median
@@ -101,6 +102,17 @@ class _Sync:
 
     def note(self, key: str, n: int = 1) -> None:
         self.notes[key] = self.notes.get(key, 0) + n
+
+    @contextmanager
+    def spending(self, purpose: str) -> Iterator[None]:
+        """Count the requests made inside as `requests.<purpose>` in the plan notes (also when
+        the budget runs out inside), so a sync's cost can be read by purpose afterwards."""
+        before = self.ledger.requests
+        try:
+            yield
+        finally:
+            if self.ledger.requests > before:
+                self.note(f"requests.{purpose}", self.ledger.requests - before)
 
     def walk(
         self,
@@ -206,7 +218,7 @@ def capture(
         gaps=_merge_gaps(sync.gaps),
         rejects=sync.ledger.rejects,
         rate_limited=getattr(source, "responses_429", 0) - rate_limited_before,
-        plan_notes=dict(sync.notes),
+        plan_notes={"budget": settings.budget, **sync.notes},
     )
 
 
@@ -215,12 +227,15 @@ def capture(
 
 def _backfill(sync: _Sync) -> None:
     """Empty archive: reach as much of the 24 h window as the caps allow."""
-    head = sync.walk()
+    with sync.spending("head"):
+        head = sync.walk()
     if head.reached_end or head.oldest_seen is None:
         return
-    _continue_below(sync, head.oldest_seen, stop_before=None, gap_from=sync.now - RETENTION)
+    with sync.spending("status_slices_below_head"):
+        _continue_below(sync, head.oldest_seen, stop_before=None, gap_from=sync.now - RETENTION)
     if any(g.reason == "cap" for g in sync.gaps):
-        _discover_targets(sync)
+        with sync.spending("discovery"):
+            _discover_targets(sync)
 
 
 def _continue_below(
@@ -281,18 +296,21 @@ def _discover_targets(sync: _Sync) -> None:
 
 def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> None:
     watermark = last_observed_at - WATERMARK_MARGIN
-    head = sync.walk(stop_before=watermark)
+    with sync.spending("head"):
+        head = sync.walk(stop_before=watermark)
     if head.hit_cap and head.oldest_seen is not None:
         # More new rows than one query reaches (a burst): go on through the status slices.
         sync.note("head_over_cap")
-        _continue_below(sync, head.oldest_seen, stop_before=watermark, gap_from=watermark)
+        with sync.spending("status_slices_below_head"):
+            _continue_below(sync, head.oldest_seen, stop_before=watermark, gap_from=watermark)
     running = [k for k in sync.state.known.values() if k.status == JobStatus.IN_PROGRESS]
     # Once one running job is due, look for all of them: one batch shares its pages.
     sync.recheck_running = any(_due(sync, k) for k in running)
     active = [k for k in sync.state.known.values() if _due(sync, k)]
     # Whole active slices first when they are the cheaper way: the ranges revisited next then
     # need no second look at those slices.
-    _check_active_slices_first(sync, active)
+    with sync.spending("active_slices"):
+        _check_active_slices_first(sync, active)
     # Jobs hidden past the cap of a DONE or ERROR slice are finished and only sink deeper as new
     # jobs pile on top: no later query can reach them, so those gaps are not revisited. Hidden
     # queued or running jobs will move into a shorter slice, and a row that could not be read
@@ -306,13 +324,17 @@ def _steady(sync: _Sync, last_observed_at: datetime, open_gaps: list[Gap]) -> No
     if hidden:
         # One pass per range earlier syncs could not see (overlapping ones merged): a union of
         # two bursts hours apart would re-read every finished job between them.
-        for gap in _merge_ranges(hidden):
-            _revisit(sync, gap, watermark)
+        with sync.spending("gap_revisits"):
+            for gap in _merge_ranges(hidden):
+                _revisit(sync, gap, watermark)
     elif not sync.state.last_coverage_complete and not open_gaps:
-        _revisit(sync, Gap("*", "revisit", None, None), watermark)
+        with sync.spending("gap_revisits"):
+            _revisit(sync, Gap("*", "revisit", None, None), watermark)
 
-    _resolve_by_position(sync, active)
-    _resolve_deep(sync, active)
+    with sync.spending("positions"):
+        _resolve_by_position(sync, active)
+    with sync.spending("deep"):
+        _resolve_deep(sync, active)
 
 
 def _due(sync: _Sync, k: KnownJob) -> bool:
@@ -448,15 +470,24 @@ def _resolve_by_position(
 
 
 def _cluster(positions: Iterable[int], margin: int) -> list[int]:
-    """Offsets of the fewest pages covering every position with a margin above and below."""
+    """Offsets of the fewest pages covering every position with a margin above and below.
+
+    When a position's margin reaches back onto the previous page, the next page starts where
+    that page ends (less the walk's OVERLAP, so their createdAt spans join): the rows above the
+    position are in hand already, and starting later reaches further down. Starting each page
+    at `position - margin` instead overlapped neighbours by up to 2 x margin rows, about a sixth
+    of every page in the dense run of active jobs below the head at 40,000 jobs/day."""
     offsets: list[int] = []
-    reach_end = -1
+    shown_to = -1  # the last row the pages so far show
     for p in sorted(positions):
-        if p <= reach_end:
+        if p + margin <= shown_to:
             continue
-        offset = min(max(0, p - margin), MAX_OFFSET)
+        start = max(0, p - margin)
+        if offsets and start <= shown_to + 1:
+            start = shown_to + 1 - OVERLAP
+        offset = min(start, MAX_OFFSET)
         offsets.append(offset)
-        reach_end = offset + MAX_LIMIT - 1 - margin
+        shown_to = offset + MAX_LIMIT - 1
     return offsets
 
 

@@ -47,6 +47,8 @@ def capture_metadata(summaries: Sequence[SyncSummary], now: datetime) -> dict[st
         # Server clock of the observation vs this process's clock: how old the archive's view is.
         "freshness_lag_seconds": max(_seconds_between(s.observed_at, now) for s in summaries),
         "sync_ids": dg.MetadataValue.json({s.tenant: s.sync_id for s in summaries}),
+        # Why each sync cost what it cost: the planner's decisions and requests by purpose.
+        "plan_notes": dg.MetadataValue.json({s.tenant: dict(s.plan_notes) for s in summaries}),
         "summary": dg.MetadataValue.md("\n".join(f"- {s.one_line()}" for s in summaries)),
     }
 
