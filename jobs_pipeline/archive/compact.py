@@ -3,7 +3,8 @@
 Sealing deletes whole days from the hot tables. DuckDB reuses the freed blocks for later writes
 but never shrinks the file, and every publish copies the whole file: a store that once held a long
 unsealed history (an upgraded archive, a long pause) would be copied at its old size forever.
-When free blocks are more than `FREE_RATIO` of a store bigger than `MIN_BYTES`, the store is
+When free blocks are more than `FREE_RATIO` of a store bigger than `MIN_BYTES` (about once a day in
+steady state, when a day leaves the hot window), the store is
 rewritten compactly with `COPY FROM DATABASE` (tables, constraints, comments, views and rows) into
 a temp file that then replaces it. Runs with the writer lock held and the store closed; a crash
 leaves the old store untouched (the temp file is removed by the next attempt).
@@ -20,8 +21,8 @@ from jobs_pipeline.archive.paths import ArchivePaths, remove_quietly
 
 log = logging.getLogger(__name__)
 
-FREE_RATIO = 0.5
-MIN_BYTES = 64 * 1024 * 1024
+FREE_RATIO = 0.3
+MIN_BYTES = 16 * 1024 * 1024
 
 
 def needs_compaction(conn: duckdb.DuckDBPyConnection, *, min_bytes: int = MIN_BYTES) -> bool:
