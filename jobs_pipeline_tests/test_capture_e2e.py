@@ -37,7 +37,9 @@ class Harness:
         self.client = JobsClient(
             self.url, TWIN_KEY, backoff_base=0.01, backoff_max=0.05, timeout=2.0, rate_limit=100_000
         )
-        self.config = SyncConfig(base_url=self.url, api_key=TWIN_KEY, db_path=db, budget=500)
+        self.config = SyncConfig(
+            base_url=self.url, max_clock_skew_seconds=None, api_key=TWIN_KEY, db_path=db, budget=500
+        )
 
     def sync(self):
         return run_sync(self.config, source=self.client)

@@ -118,7 +118,7 @@ class JobsClient:
         allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_url = _checked_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self.base_url = checked_base_url(base_url, allow_insecure_http=allow_insecure_http)
         _check_api_key(api_key)
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -239,11 +239,11 @@ class JobsClient:
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= self.max_attempts:
                 return True
-            if self._total_deadline is not None:
-                # Retries count against the sync's deadline: never sleep past it.
-                # (tenacity computes the wait before asking whether to stop.)
-                if self._clock() + state.upcoming_sleep >= self._total_deadline:
-                    return True
+            # Retries count against the sync's deadline: never sleep past it (tenacity computes
+            # the wait before asking whether to stop).
+            deadline = self._total_deadline
+            if deadline is not None and self._clock() + state.upcoming_sleep >= deadline:
+                return True
             failure = state.outcome.exception() if state.outcome else None
             return isinstance(failure, MalformedResponseError) and malformed >= MALFORMED_MAX_ATTEMPTS
 
@@ -532,7 +532,7 @@ class JobsClient:
         logger.debug("GET %s -> %s in %.1f ms", target, outcome, elapsed_ms)
 
 
-def _checked_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
+def checked_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
     try:
         url = httpx.URL(base_url)
     except httpx.InvalidURL as exc:  # not a ValueError: callers expect one for a bad setting
