@@ -200,7 +200,7 @@ def _with_conflicts(frames: CaptureFrames, plan: Reconciliation) -> pl.DataFrame
     )
     assert isinstance(conflicting, pl.DataFrame)
     conflicting = conflicting.select("job_id", reason=plan.conflict_reasons, payload="payload")
-    return pl.concat([rejects, conflicting.cast(rejects.schema)], how="vertical")  # type: ignore[arg-type]
+    return pl.concat([rejects, conflicting.cast(rejects.schema)], how="vertical")
 
 
 def _already_applied(conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str) -> bool:
