@@ -27,7 +27,7 @@ def query(
 
     import duckdb
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from jobs_pipeline.archive import open_for_analysis
     from jobs_pipeline.sync import DEFAULT_DB_PATH
@@ -40,9 +40,14 @@ def query(
             raise ValueError(f"query failed: {exc}") from exc
         names = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
-    table = Table(*names)
+    from rich.text import Text
+
+    from jobs_pipeline.safe_text import safe_text
+
+    # Archived strings came from the API: shown escaped, never as markup or terminal controls.
+    table = Table(*(Column(header=Text(safe_text(n))) for n in names))
     for row in rows[:limit]:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else safe_text(v)) for v in row))
     console = Console()
     console.print(table)
     if len(rows) > limit:
