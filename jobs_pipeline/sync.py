@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from jobs_pipeline.api.client import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CLOCK_SKEW_SECONDS,
@@ -21,7 +23,7 @@ from jobs_pipeline.api.client import (
 )
 from jobs_pipeline.api.errors import ClockSkewError
 from jobs_pipeline.api.models import DEFAULT_RATE_LIMIT_PER_MINUTE
-from jobs_pipeline.archive import SyncSummary, apply_capture, open_writer
+from jobs_pipeline.archive import ArchiveError, SyncSummary, apply_capture, open_writer
 from jobs_pipeline.archive.state import load_capture_state, load_open_gaps
 from jobs_pipeline.capture.ledger import JobsSource
 from jobs_pipeline.capture.planner import PlannerSettings, capture, default_budget
@@ -144,6 +146,20 @@ class SyncConfig:
 
 def run_sync(config: SyncConfig, *, source: JobsSource | None = None) -> SyncSummary:
     """Run one sync. On any failure the archive is exactly as it was and the error propagates."""
+    try:
+        return _run_sync(config, source)
+    except duckdb.Error as exc:
+        # Raised once the writer is closed (the transaction rolled back, the lock released): a
+        # damaged store (truncated, overwritten) or a full disk surfaces here, at whatever read or
+        # write first meets it. One line, with DuckDB's own words, instead of a traceback.
+        detail = " ".join(str(exc).split())[:300]
+        raise ArchiveError(
+            f"the archive {config.db_path} could not be read or written ({type(exc).__name__}: {detail}); "
+            "nothing of this sync was kept. A full disk? A damaged store: restore it from a backup"
+        ) from None
+
+
+def _run_sync(config: SyncConfig, source: JobsSource | None) -> SyncSummary:
     with ExitStack() as stack:
         if source is None:
             # Ours to close, whatever happens next. Created first: it checks the URL and the key,

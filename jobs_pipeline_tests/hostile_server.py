@@ -74,14 +74,31 @@ class HostileApi:
             rows[1]["type"] = "SUMMARY"
             rows[2]["targetId"] = "doc-elsewhere"
         if self.mode == "escape":
-            for row in rows[:5]:
-                row["type"] = f"EXTRACTION{ESCAPES}"
-                row["status"] = "IN_PROGRESS"
-                row.pop("completedAt", None)
-                row["startedAt"] = row["createdAt"]
+            # New jobs (the type of a known one cannot change: that would be rejected).
+            newest = datetime.fromisoformat(rows[0]["createdAt"])
+            for i in range(5):
+                created = iso(newest + timedelta(seconds=i + 1))
+                rows.insert(
+                    0,
+                    {
+                        **rows[0],
+                        "id": f"job-esc-{i}",
+                        "type": f"EXTRACTION{ESCAPES}",
+                        "status": "IN_PROGRESS",
+                        "createdAt": created,
+                        "updatedAt": created,
+                        "startedAt": created,
+                        "progress": 10,
+                    },
+                )
+                rows[0].pop("completedAt", None)
         status = query.get("type", [None])[0]
         target = query.get("targetId", [None])[0]
-        rows = [r for r in rows if (status is None or r["status"] == status) and (target is None or r["targetId"] == target)]
+        rows = [
+            r
+            for r in rows
+            if (status is None or r["status"] == status) and (target is None or r["targetId"] == target)
+        ]
         offset = int(query.get("offset", ["0"])[0])
         limit = int(query.get("limit", ["100"])[0])
         return rows[offset : offset + limit]
@@ -110,7 +127,11 @@ def _handler(api: HostileApi) -> type[BaseHTTPRequestHandler]:
                 return
             mode = api.mode
             if mode == "retry_after_far":
-                self._send(429, b'{"success":false,"error":"slow down"}', {"Retry-After": "Fri, 01 Jan 2100 00:00:00 GMT"})
+                self._send(
+                    429,
+                    b'{"success":false,"error":"slow down"}',
+                    {"Retry-After": "Fri, 01 Jan 2100 00:00:00 GMT"},
+                )
                 return
             if mode == "huge":
                 self._endless()

@@ -138,7 +138,9 @@ def test_terminal_output_never_carries_the_servers_escape_sequences(
     api.mode = "escape"
     assert sync(api, db).returncode == 0
     with duckdb.connect(str(db), read_only=True) as conn:  # the archive keeps the API's bytes
-        stored = conn.execute("SELECT count(*) FROM jobs WHERE job_type = ?", [f"EXTRACTION{ESCAPES}"]).fetchall()
+        stored = conn.execute(
+            "SELECT count(*) FROM jobs WHERE job_type = ?", [f"EXTRACTION{ESCAPES}"]
+        ).fetchall()
     assert stored == [(5,)]
     watched = run_cli("watch", "--once", "--base-url", api.url)
     queried = run_cli("query", "--db", str(db), "SELECT DISTINCT job_type FROM jobs ORDER BY 1")
