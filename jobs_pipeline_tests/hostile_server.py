@@ -67,6 +67,14 @@ class HostileApi:
         self.bytes_sent = 0
         self.url = ""
 
+    def add_jobs(self, count: int) -> None:
+        """`count` new jobs, newer than every job so far."""
+        newest = datetime.fromisoformat(self.jobs[0]["createdAt"])
+        fresh = make_jobs(newest + timedelta(seconds=40 * count + 121), count)
+        for row in fresh:
+            row["id"] = row["id"].replace("job-", f"job-{len(self.jobs)}-")
+        self.jobs = fresh + self.jobs
+
     def listed(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         rows = [dict(row) for row in self.jobs]
         if self.mode == "immutable":

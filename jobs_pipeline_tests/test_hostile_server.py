@@ -200,3 +200,70 @@ def test_a_damaged_archive_is_refused_in_one_line_and_left_alone(
     assert store.read_bytes() == damaged  # nothing "repaired" it away
     assert db.read_bytes() == published
     assert len(api.requests) == requests  # refused before asking the API anything
+
+
+DISK_FULL_SCRIPT = r"""
+import json, os, shutil, subprocess, sys
+src, mnt, url, cli, key = sys.argv[1:6]
+sys.path.insert(0, os.getcwd())
+from jobs_pipeline_tests.test_hostile_server import fingerprint
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", mnt], check=True)
+shutil.copytree(src, mnt, dirs_exist_ok=True)
+db = os.path.join(mnt, "archive.duckdb")
+usage = shutil.disk_usage(mnt)
+assert usage.total <= 64 * 1024 * 1024, "not the small tmpfs: refusing to fill this disk"
+free = usage.free
+with open(os.path.join(mnt, "filler"), "wb") as filler:
+    filler.write(b"\0" * max(0, free - 96 * 1024))  # leave 96 KiB: less than the sync must write
+before = fingerprint(db)
+env = {"DEVANA_API_KEY": key, "PATH": os.environ["PATH"]}
+done = subprocess.run([cli, "sync", "--base-url", url, "--db", db], env=env, capture_output=True, text=True)
+after = fingerprint(db)
+os.remove(os.path.join(mnt, "filler"))
+again = subprocess.run([cli, "sync", "--base-url", url, "--db", db], env=env, capture_output=True, text=True)
+print(json.dumps({"rc": done.returncode, "stderr": done.stderr, "same": before == after, "again": again.returncode, "again_err": again.stderr}))
+"""
+
+
+def test_a_full_disk_fails_the_sync_in_one_line_and_keeps_the_archive(
+    hostile: tuple[HostileApi, Path], tmp_path: Path
+) -> None:
+    """On a real 32 MiB tmpfs (in a private mount namespace: root only), filled to 96 KiB free."""
+    import json
+    import shutil
+
+    api, db = hostile
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("mounting a tmpfs needs root and unshare")
+    api.add_jobs(3000)  # a sync that must write far more than the space left
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            DISK_FULL_SCRIPT,
+            str(db.parent),
+            str(mnt),
+            api.url,
+            CLI,
+            KEY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip().splitlines()[-1]}")
+    outcome = json.loads(done.stdout)
+    lines = outcome["stderr"].strip().splitlines()
+    assert outcome["rc"] == 3, outcome
+    assert len(lines) == 1 and "No space left on device" in lines[0], lines
+    assert outcome["same"]
+    assert outcome["again"] == 0, outcome["again_err"]
