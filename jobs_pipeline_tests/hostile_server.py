@@ -123,10 +123,10 @@ def _handler(api: HostileApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             api.requests.append(self.path)
             api.authorizations.append(self.headers.get("Authorization", ""))
             parts = urlsplit(self.path)
