@@ -25,3 +25,6 @@ def _escape(match: re.Match[str]) -> str:
 def safe_text(value: object) -> str:
     """`str(value)` with every control or formatting character replaced by a visible escape."""
     return _UNSAFE.sub(_escape, "" if value is None else str(value))
+
+
+UNSAFE_PATTERN = _UNSAFE.pattern

@@ -82,24 +82,20 @@ class HostileApi:
             rows[1]["type"] = "SUMMARY"
             rows[2]["targetId"] = "doc-elsewhere"
         if self.mode == "escape":
-            # New jobs (the type of a known one cannot change: that would be rejected).
-            newest = datetime.fromisoformat(rows[0]["createdAt"])
+            # New jobs (the type of a known one cannot change: that would be rejected), running for
+            # longer than any other so that `watch` lists them first.
+            oldest = datetime.fromisoformat(rows[-1]["createdAt"])
             for i in range(5):
-                created = iso(newest + timedelta(seconds=i + 1))
-                rows.insert(
-                    0,
-                    {
-                        **rows[0],
-                        "id": f"job-esc-{i}",
-                        "type": f"EXTRACTION{ESCAPES}",
-                        "status": "IN_PROGRESS",
-                        "createdAt": created,
-                        "updatedAt": created,
-                        "startedAt": created,
-                        "progress": 10,
-                    },
-                )
-                rows[0].pop("completedAt", None)
+                created = iso(oldest - timedelta(minutes=i + 1))
+                row = {
+                    **rows[-1],
+                    "id": f"job-esc-{i}",
+                    "type": f"EXTRACTION{ESCAPES}",
+                    "status": "IN_PROGRESS",
+                }
+                row.update(createdAt=created, updatedAt=created, startedAt=created, progress=10)
+                row.pop("completedAt", None)
+                rows.append(row)
         status = query.get("type", [None])[0]
         target = query.get("targetId", [None])[0]
         rows = [

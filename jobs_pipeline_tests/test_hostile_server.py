@@ -29,6 +29,7 @@ CLI = str(Path(sys.executable).parent / "jobs-pipeline")
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEVANA_", "JOBS_PIPELINE_"))}
     env["DEVANA_API_KEY"] = KEY
+    env["COLUMNS"] = "300"  # wide enough that Rich never wraps a cell in the middle
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
