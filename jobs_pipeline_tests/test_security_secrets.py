@@ -145,7 +145,10 @@ def test_the_key_stays_out_of_archive_logs_errors_and_output(
         ):
             monkeypatch.setenv("DEVANA_API_KEY", key)
             soak.advance(minutes=5)
-            result = runner.invoke(app, ["sync", "--base-url", url, "--db", str(db), "--rate-limit", limit])
+            result = runner.invoke(
+                app,
+                ["sync", "--max-clock-skew", "0", "--base-url", url, "--db", str(db), "--rate-limit", limit],
+            )
             outputs.append(result.output)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 errors.append(result.exception)

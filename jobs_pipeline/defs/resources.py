@@ -196,6 +196,9 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, dg.Co
         api_key=dg.EnvVar(ENV_API_KEY) if env.get(ENV_API_KEY, "").strip() and not tenants else None,
         tenants=tenants,
         poll_interval_seconds=float(env.get(ENV_POLL_INTERVAL) or DEFAULT_POLL_INTERVAL_SECONDS),
+        # 0 turns the comparison with the local clock off (a twin on simulated time).
+        max_clock_skew_seconds=float(env.get("JOBS_PIPELINE_MAX_CLOCK_SKEW") or 300.0) or None,
+        allow_insecure_http=env.get("JOBS_PIPELINE_ALLOW_INSECURE_HTTP", "") in ("1", "true", "yes"),
     )
     archive = JobsArchiveResource(db_path=env.get(ENV_DB) or DEFAULT_DB_PATH)
     return {"api": api, "archive": archive}
