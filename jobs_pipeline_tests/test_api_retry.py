@@ -98,7 +98,7 @@ def test_retry_after_beyond_the_cap_gives_up_instead_of_sleeping_less() -> None:
         client.list_jobs()
     assert clock.sleeps == [] and len(recorder.requests) == 1
     assert caught.value.retry_after == 600.0 and not caught.value.retryable
-    assert f"asks to wait 600 s, more than the {RETRY_AFTER_CAP_SECONDS:.0f} s" in str(caught.value)
+    assert f"asks to wait 600 s (10 min), more than the {RETRY_AFTER_CAP_SECONDS:.0f} s" in str(caught.value)
 
 
 def test_a_503_asking_for_too_long_a_wait_gives_up() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -190,16 +191,44 @@ def test_unchanged_job_adds_no_snapshot_even_if_metadata_keys_reorder(
     assert job_row(conn, "j1")["last_sync_id"] == "s2"
 
 
-def test_metadata_and_identity_changes_reach_the_jobs_row(conn: duckdb.DuckDBPyConnection) -> None:
+def test_metadata_and_owner_changes_reach_the_jobs_row(conn: duckdb.DuckDBPyConnection) -> None:
     apply_capture(conn, make_result("s1", at(minutes=1), [make_job("j1", "PENDING", metadata={"a": 1})]))
-    moved = make_job(
-        "j1", "PENDING", metadata={"a": 2}, target_id="doc-2", user_id="user-9", updated=at(minutes=2)
-    )
+    moved = make_job("j1", "PENDING", metadata={"a": 2}, user_id="user-9", updated=at(minutes=2))
     summary = apply_capture(conn, make_result("s2", at(minutes=6), [moved]))
     row = job_row(conn, "j1")
     assert json.loads(row["metadata"]) == {"a": 2}
-    assert (row["target_id"], row["user_id"]) == ("doc-2", "user-9")
+    assert row["user_id"] == "user-9"
     assert summary.jobs_changed == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("createdAt", {"created": datetime(2099, 1, 1, tzinfo=UTC)}),
+        ("type", {"job_type": "SUMMARY"}),
+        ("targetId", {"target_id": "doc-2"}),
+    ],
+)
+def test_a_known_job_with_another_immutable_value_is_rejected_and_keeps_its_own(
+    conn: duckdb.DuckDBPyConnection, field: str, changes: dict[str, object]
+) -> None:
+    apply_capture(
+        conn, make_result("s1", at(minutes=1), [make_job("j1", "PENDING"), make_job("j2", "PENDING")])
+    )
+    before = job_row(conn, "j1")
+    liar = make_job("j1", "IN_PROGRESS", started=at(minutes=2), **changes)  # type: ignore[arg-type]
+    honest = make_job("j2", "IN_PROGRESS", started=at(minutes=2))
+    summary = apply_capture(conn, make_result("s2", at(minutes=6), [liar, honest]))
+    assert job_row(conn, "j1") == before  # nothing of the contradicting observation was applied
+    assert job_row(conn, "j2")["status"] == "IN_PROGRESS"  # the rest of the sync was
+    assert (summary.rejects, summary.jobs_changed) == (1, 1)
+    reason, payload = conn.execute(
+        "SELECT reason, payload::VARCHAR FROM rejected_records WHERE sync_id = 's2' AND job_id = 'j1'"
+    ).fetchone() or ("", "")
+    assert reason.startswith(f"{field} of known job conflicts with the archive")
+    assert '"j1"' in payload
+    assert conn.execute("SELECT rejects FROM sync_runs WHERE sync_id = 's2'").fetchall() == [(1,)]
+    assert conn.execute("SELECT count(*) FROM job_snapshots WHERE job_id = 'j1'").fetchall() == [(1,)]
 
 
 def test_unknown_fields_and_millisecond_timestamps_are_kept(conn: duckdb.DuckDBPyConnection) -> None:

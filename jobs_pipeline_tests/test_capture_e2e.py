@@ -37,7 +37,9 @@ class Harness:
         self.client = JobsClient(
             self.url, TWIN_KEY, backoff_base=0.01, backoff_max=0.05, timeout=2.0, rate_limit=100_000
         )
-        self.config = SyncConfig(base_url=self.url, api_key=TWIN_KEY, db_path=db, budget=500)
+        self.config = SyncConfig(
+            base_url=self.url, max_clock_skew_seconds=None, api_key=TWIN_KEY, db_path=db, budget=500
+        )
 
     def sync(self):
         return run_sync(self.config, source=self.client)
@@ -336,7 +338,9 @@ def test_the_wrong_key_exits_non_zero_and_writes_nothing(
     served = make_twin(jobs_per_day=500)
     db = tmp_path / "archive.duckdb"
     monkeypatch.setenv("DEVANA_API_KEY", "not-the-key")
-    result = CliRunner().invoke(app, ["sync", "--base-url", served.base_url, "--db", str(db)])
+    result = CliRunner().invoke(
+        app, ["sync", "--max-clock-skew", "0", "--base-url", served.base_url, "--db", str(db)]
+    )
     assert result.exit_code != 0
     assert "not-the-key" not in result.output
     assert "key" in result.output.lower()
@@ -349,7 +353,8 @@ def test_the_cli_sync_prints_one_line(
     served = make_twin(jobs_per_day=500, rate_limit=None)
     monkeypatch.setenv("DEVANA_API_KEY", TWIN_KEY)
     result = CliRunner().invoke(
-        app, ["sync", "--base-url", served.base_url, "--db", str(tmp_path / "a.duckdb")]
+        app,
+        ["sync", "--max-clock-skew", "0", "--base-url", served.base_url, "--db", str(tmp_path / "a.duckdb")],
     )
     assert result.exit_code == 0, result.output
     assert len(result.output.strip().splitlines()) == 1

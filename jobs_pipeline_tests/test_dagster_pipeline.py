@@ -66,7 +66,14 @@ def definitions_with(api: DevanaApiResource, archive: JobsArchiveResource) -> dg
 
 
 def api_for(base_url: str, **overrides: Any) -> DevanaApiResource:
-    settings: dict[str, Any] = {"base_url": base_url, "api_key": SECRET, "rate_limit": 6000, "timeout": 5.0}
+    # The twin runs on simulated time: no comparison with the local clock.
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "api_key": SECRET,
+        "rate_limit": 6000,
+        "timeout": 5.0,
+        "max_clock_skew_seconds": None,
+    }
     settings.update(overrides)
     return DevanaApiResource(**settings)
 

@@ -27,7 +27,7 @@ def test_report_asset_writes_the_html_report_beside_the_archive(
     clock = SteppedClock(start=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3))
     twin = Twin(TwinConfig(jobs_per_day=2000, seed=5, api_keys=("k",), rate_limit=None), clock=clock)
     with twin.serve() as url, JobsClient(url, "k", rate_limit=100_000) as client:
-        config = SyncConfig(base_url=url, api_key="k", db_path=db)
+        config = SyncConfig(base_url=url, max_clock_skew_seconds=None, api_key="k", db_path=db)
         for _ in range(3):
             run_sync(config, source=client)
             clock.advance(timedelta(hours=1))

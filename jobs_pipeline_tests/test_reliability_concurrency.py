@@ -103,7 +103,7 @@ def sync_holding_the_archive(soak: SoakTwin) -> Iterator[threading.Event]:
         release.wait(60)
 
     soak.twin.before_request = first_request_waits
-    config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db)
+    config = SyncConfig(base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db)
     holder = threading.Thread(target=run_sync, args=(config,), kwargs={"source": slow_client})
     holder.start()
     try:
@@ -133,7 +133,9 @@ def test_a_sync_finding_the_archive_busy_exits_in_one_clear_line(
 
 
 def test_a_sync_finding_the_archive_busy_waits_its_turn(soak: SoakTwin) -> None:
-    config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db, lock_timeout=60)
+    config = SyncConfig(
+        base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db, lock_timeout=60
+    )
     done: list[object] = []
     with sync_holding_the_archive(soak) as release:
         patient = threading.Thread(target=lambda: done.append(run_sync(config, source=soak.client)))
@@ -151,7 +153,9 @@ def test_a_sync_that_never_got_the_lock_removes_nothing_of_the_holders(soak: Soa
     """Regression: a failed first sync removed the writer directory even when it had never held the
     lock, pulling the lock file (and the store being created) from under the sync that held it."""
     paths = check_writable(soak.db)
-    config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db, lock_timeout=0.2)
+    config = SyncConfig(
+        base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db, lock_timeout=0.2
+    )
     with writer_lock(paths.lock_file, timeout=1, archive_label="test"):  # another first sync, just started
         with pytest.raises(ArchiveBusyError):
             run_sync(config, source=soak.client)
@@ -177,7 +181,10 @@ def test_a_failed_sync_after_anothers_first_sync_keeps_its_data(
 
     def late_sync() -> None:
         try:
-            run_sync(SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db), source=soak.client)
+            run_sync(
+                SyncConfig(base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db),
+                source=soak.client,
+            )
         except BaseException as exc:
             failure.append(exc)
 
@@ -224,7 +231,9 @@ def test_a_sync_waiting_on_a_failed_first_sync_proceeds(
     outcomes: dict[str, object] = {}
 
     def run(name: str, source: Any) -> None:
-        config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db, lock_timeout=60)
+        config = SyncConfig(
+            base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db, lock_timeout=60
+        )
         try:
             outcomes[name] = run_sync(config, source=source)
         except Exception as exc:
@@ -252,7 +261,9 @@ def test_a_sync_waiting_on_a_failed_first_sync_proceeds(
 def test_a_busy_archive_leaves_the_archive_untouched(soak: SoakTwin) -> None:
     soak.sync()
     before = archive_state(soak.db)
-    config = SyncConfig(base_url=soak.url, api_key=KEY, db_path=soak.db, lock_timeout=0.2)
+    config = SyncConfig(
+        base_url=soak.url, max_clock_skew_seconds=None, api_key=KEY, db_path=soak.db, lock_timeout=0.2
+    )
     with open_writer(soak.db, lock_timeout=5), pytest.raises(ArchiveBusyError):
         run_sync(config, source=soak.client)
     assert state_differences(before, archive_state(soak.db)) == []

@@ -75,6 +75,8 @@ def test_a_v1_archive_survives_its_first_sync_with_every_row(
                 app,
                 [
                     "sync",
+                    "--max-clock-skew",
+                    "0",  # the twin runs on simulated time
                     "--tenant",
                     "acme",
                     "--base-url",

@@ -53,7 +53,9 @@ def build_demo_archive(db: Path, *, syncs: int = 4, every_minutes: int = 20, job
     )
     with twin.serve() as url:
         client = JobsClient(url, DEMO_KEY, rate_limit=100_000, backoff_base=0.01, backoff_max=0.05)
-        config = SyncConfig(base_url=url, api_key=DEMO_KEY, db_path=db, budget=400)
+        config = SyncConfig(
+            base_url=url, max_clock_skew_seconds=None, api_key=DEMO_KEY, db_path=db, budget=400
+        )
         with client:
             for index in range(syncs):
                 if index:
@@ -259,7 +261,14 @@ def test_several_tenants_get_one_section_each_with_their_own_ids(tmp_path: Path)
     with twin.serve() as url, JobsClient(url, DEMO_KEY, rate_limit=100_000) as client:
         for tenant in ("beta", "alpha"):  # the same key archived under two names
             run_sync(
-                SyncConfig(base_url=url, api_key=DEMO_KEY, db_path=db, tenant=tenant, budget=50),
+                SyncConfig(
+                    base_url=url,
+                    max_clock_skew_seconds=None,
+                    api_key=DEMO_KEY,
+                    db_path=db,
+                    tenant=tenant,
+                    budget=50,
+                ),
                 source=client,
             )
     with open_for_analysis(db) as conn:

@@ -72,7 +72,11 @@ def test_the_key_stays_out_of_dagster_on_success_and_failure(
     instance: dg.DagsterInstance, twin: tuple[Twin, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served, url = twin
-    env = {"DEVANA_API_URL": url, "JOBS_PIPELINE_DB": str(tmp_path / "archive.duckdb")}
+    env = {
+        "DEVANA_API_URL": url,
+        "JOBS_PIPELINE_DB": str(tmp_path / "archive.duckdb"),
+        "JOBS_PIPELINE_MAX_CLOCK_SKEW": "0",  # the twin runs on simulated time
+    }
     monkeypatch.setenv("DEVANA_API_KEY", SECRET)
     ok = run_capture(instance, {**env, "DEVANA_API_KEY": SECRET}, whole_job=True)
     assert ok.success

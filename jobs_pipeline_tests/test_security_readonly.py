@@ -41,7 +41,17 @@ def test_everything_the_project_runs_only_ever_sends_get_jobs(
         soak.twin.faults.configure(rate=0.0)
         runner = CliRunner()
         for args in (
-            ["sync", "--base-url", soak.url, "--db", str(soak.db), "--rate-limit", "100000"],
+            [
+                "sync",
+                "--max-clock-skew",
+                "0",
+                "--base-url",
+                soak.url,
+                "--db",
+                str(soak.db),
+                "--rate-limit",
+                "100000",
+            ],
             ["watch", "--base-url", soak.url, "--once", "--db", str(soak.db)],
             ["wait", "--base-url", soak.url, "--target", target, "--type", "EXTRACTION", "--timeout", "5"],
         ):

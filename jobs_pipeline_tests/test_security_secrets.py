@@ -119,7 +119,9 @@ def test_the_key_stays_out_of_archive_logs_errors_and_output(
     with soak_twin(db, jobs_per_day=300, faults=faults, client_timeout=0.3, api_keys=(SECRET,)) as soak:
         soak.client.close()
         soak.client = JobsClient(soak.url, SECRET, backoff_base=0.01, timeout=0.3, rate_limit=100_000)
-        config = SyncConfig(base_url=soak.url, api_key=SECRET, db_path=db, budget=500)
+        config = SyncConfig(
+            base_url=soak.url, max_clock_skew_seconds=None, api_key=SECRET, db_path=db, budget=500
+        )
         run_sync(config, source=soak.client)
         # Every kind of fault, ridden out (at most five in a row: the client makes six attempts),
         # then one that makes the sync fail.
@@ -147,7 +149,10 @@ def test_the_key_stays_out_of_archive_logs_errors_and_output(
         ):
             monkeypatch.setenv("DEVANA_API_KEY", key)
             soak.advance(minutes=5)
-            result = runner.invoke(app, ["sync", "--base-url", url, "--db", str(db), "--rate-limit", limit])
+            result = runner.invoke(
+                app,
+                ["sync", "--max-clock-skew", "0", "--base-url", url, "--db", str(db), "--rate-limit", limit],
+            )
             outputs.append(result.output)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 errors.append(result.exception)
@@ -155,7 +160,10 @@ def test_the_key_stays_out_of_archive_logs_errors_and_output(
             sum("jobs seen" in out for out in outputs) == 1 and sum("error:" in out for out in outputs) == 4
         )
         with pytest.raises(ApiError) as refused:
-            run_sync(SyncConfig(base_url=soak.url, api_key=OTHER_SECRET, db_path=db), source=None)
+            run_sync(
+                SyncConfig(base_url=soak.url, max_clock_skew_seconds=None, api_key=OTHER_SECRET, db_path=db),
+                source=None,
+            )
         errors.append(refused.value)
         with closing(open_for_analysis(db)) as conn:
             html = build_report(conn, days=2)

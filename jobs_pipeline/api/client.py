@@ -10,7 +10,12 @@ What it guarantees:
   400/401/403/404 fail fast. A `Retry-After` above 120 s is not honoured by sleeping less: the
   client gives up and says so.
 - Failures are typed (`errors.py`) and their messages never contain the key.
-- Pages are stamped with the server's `Date` (the 24 h window is the server's) when present.
+- Pages are stamped with the server's `Date` (the 24 h window is the server's) when present; with
+  `max_clock_skew_seconds`, a `Date` that far from the local clock fails the request (ClockSkewError).
+- Bodies are streamed and capped (`max_body_bytes`); every attempt must finish within
+  `request_deadline_seconds`, and with `total_deadline_seconds` the client's whole life (one sync),
+  retries and their sleeps included, within that.
+- Plain http is refused off loopback (the key would travel in clear) unless `allow_insecure_http`.
 
 Why tenacity: it is in the lock and gives the retry loop (stop, wait, predicate, before-sleep
 hook, injectable sleep) as composable parts; the client only supplies the policy: which errors are
@@ -19,6 +24,7 @@ transient, how long to wait (jittered backoff floored by Retry-After), and when 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
@@ -37,11 +43,15 @@ from jobs_pipeline.api.errors import (
     ApiError,
     AuthError,
     BadRequestError,
+    ClockSkewError,
+    DeadlineExceededError,
     MalformedResponseError,
     NetworkError,
     NotFoundError,
     RateLimitedError,
+    ResponseTooLargeError,
     ServerError,
+    describe_wait,
     scrub,
     shorten,
 )
@@ -63,6 +73,16 @@ RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_AFTER_CAP_SECONDS = 120.0
 # Garbage bodies are retried a little (a proxy hiccup), not for the full budget.
 MALFORMED_MAX_ATTEMPTS = 3
+# A full page (100 rows) is a few hundred KB at most; 32 MiB is far above any honest answer and far
+# below what would hurt the machine. Bodies are streamed and cut off at the cap, never held whole.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# How far the server's `Date` may stray from this machine's clock before nothing it says is archived
+# (the archiver's default; the client alone checks nothing unless told, since a twin on simulated
+# time is a legitimate server for reading).
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300.0
+# Every byte of one attempt must arrive within this: the read timeout alone never trips on a server
+# that dribbles one byte per second.
+DEFAULT_REQUEST_DEADLINE_SECONDS = 60.0
 
 
 class JobsClient:
@@ -95,8 +115,14 @@ class JobsClient:
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
         rate_state_dir: Path | Literal["env"] | None = "env",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_clock_skew_seconds: float | None = None,
+        request_deadline_seconds: float = DEFAULT_REQUEST_DEADLINE_SECONDS,
+        total_deadline_seconds: float | None = None,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_url = _checked_base_url(base_url)
+        self.base_url = checked_base_url(base_url, allow_insecure_http=allow_insecure_http)
         _check_api_key(api_key)
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -104,6 +130,21 @@ class JobsClient:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if backoff_base < 0 or backoff_max < 0:
             raise ValueError("backoff_base and backoff_max must not be negative")
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
+        if max_clock_skew_seconds is not None and not max_clock_skew_seconds > 0:
+            raise ValueError(f"max_clock_skew_seconds must be positive, got {max_clock_skew_seconds}")
+        if not request_deadline_seconds > 0:
+            raise ValueError(f"request_deadline_seconds must be positive, got {request_deadline_seconds}")
+        if total_deadline_seconds is not None and not total_deadline_seconds > 0:
+            raise ValueError(f"total_deadline_seconds must be positive, got {total_deadline_seconds}")
+        self.max_body_bytes = max_body_bytes
+        self.max_clock_skew_seconds = max_clock_skew_seconds
+        self.request_deadline_seconds = request_deadline_seconds
+        self.total_deadline_seconds = total_deadline_seconds
+        self._clock = clock
+        # The client's whole life (one sync) counts against the total deadline, retries included.
+        self._total_deadline = None if total_deadline_seconds is None else clock() + total_deadline_seconds
         self._api_key = api_key
         self.key_fingerprint = key_fingerprint(api_key)
         self.timeout = timeout
@@ -206,6 +247,11 @@ class JobsClient:
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= self.max_attempts:
                 return True
+            # Retries count against the sync's deadline: never sleep past it (tenacity computes
+            # the wait before asking whether to stop).
+            deadline = self._total_deadline
+            if deadline is not None and self._clock() + state.upcoming_sleep >= deadline:
+                return True
             failure = state.outcome.exception() if state.outcome else None
             return isinstance(failure, MalformedResponseError) and malformed >= MALFORMED_MAX_ATTEMPTS
 
@@ -256,9 +302,14 @@ class JobsClient:
             request = self._http.build_request("GET", JOBS_PATH, params=params)
             target = request.url.raw_path.decode("ascii", errors="replace")
             started = time.perf_counter()
+            deadline = self._attempt_deadline()
             self.requests_sent += 1
             try:
-                response = self._http.send(request)
+                response = self._http.send(request, stream=True)
+                try:
+                    body = self._read_body(response, target, deadline)
+                finally:
+                    response.close()
             except httpx.TimeoutException as exc:
                 self._log_exchange(target, type(exc).__name__, started)
                 raise NetworkError(
@@ -273,14 +324,66 @@ class JobsClient:
                 ) from None  # the httpx cause holds the request, Authorization header included
             self._log_exchange(target, str(response.status_code), started)
             if response.is_success:
-                return self._page(response, target, status, target_id, limit, offset)
-            raise self._failure(response, target)
+                return self._page(response, body, target, status, target_id, limit, offset)
+            raise self._failure(response, body, target)
         finally:
             self.limiter.settle(grant)
+
+    def _attempt_deadline(self) -> float:
+        """The monotonic instant by which this attempt's last byte must have arrived."""
+        deadline = self._clock() + self.request_deadline_seconds
+        if self._total_deadline is None:
+            return deadline
+        if self._clock() >= self._total_deadline:
+            raise DeadlineExceededError(
+                f"the sync's deadline of {self.total_deadline_seconds:g} s has passed: "
+                "the API is too slow to finish within one poll interval"
+            )
+        return min(deadline, self._total_deadline)
+
+    def _read_body(self, response: httpx.Response, target: str, deadline: float) -> bytes:
+        """The body, streamed: cut off past `max_body_bytes` or past the deadline."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large(target, response.status_code, f"it declares {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large(target, response.status_code, f"more than {size:,} bytes so far")
+            chunks.append(chunk)
+            if self._clock() > deadline:
+                raise self._too_slow(target, response.status_code, size, deadline)
+        return b"".join(chunks)
+
+    def _too_large(self, target: str, status: int, seen: str) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"the API's response is larger than the {self.max_body_bytes:,}-byte cap ({seen}): "
+            "not a page of jobs; nothing archived",
+            target=target,
+            status=status,
+        )
+
+    def _too_slow(self, target: str, status: int, size: int, deadline: float) -> DeadlineExceededError:
+        if self._total_deadline is not None and deadline >= self._total_deadline:
+            what = f"the sync's deadline of {self.total_deadline_seconds:g} s"
+        else:
+            what = f"the {self.request_deadline_seconds:g} s deadline of one request"
+        error = DeadlineExceededError(
+            f"the API's response did not finish within {what} ({size:,} bytes received): "
+            "a stalled or dribbling server",
+            target=target,
+            status=status,
+        )
+        # One slow answer may be a hiccup: retried, within the sync's deadline, like a timeout.
+        error.retryable = self._total_deadline is None or deadline < self._total_deadline
+        return error
 
     def _page(
         self,
         response: httpx.Response,
+        body: bytes,
         target: str,
         status: str | None,
         target_id: str | None,
@@ -288,10 +391,10 @@ class JobsClient:
         offset: int,
     ) -> Page:
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(body)
         except (ValueError, RecursionError):
             raise MalformedResponseError(
-                f"the API's response body is not valid JSON (truncated? {len(response.content)} bytes)",
+                f"the API's response body is not valid JSON (truncated? {len(body)} bytes)",
                 target=target,
                 status=response.status_code,
             ) from None  # the decoder's cause keeps the whole body, which a server may fill with the key
@@ -308,7 +411,7 @@ class JobsClient:
         jobs, rejects = parse_records(records)
         if rejects:
             logger.info("%s: %d of %d records rejected", target, len(rejects), len(records))
-        observed_at, clock_source = self._observation_time(response)
+        observed_at, clock_source = self._observation_time(response, target)
         return Page(
             jobs=jobs,
             rejects=rejects,
@@ -321,9 +424,9 @@ class JobsClient:
             row_count=len(records),
         )
 
-    def _failure(self, response: httpx.Response, target: str) -> ApiError:
+    def _failure(self, response: httpx.Response, body: bytes, target: str) -> ApiError:
         code = response.status_code
-        said = self._server_message(response)
+        said = self._server_message(body)
         if code == 429:
             self.responses_429 += 1
             return self._rate_limited(response, target, said)
@@ -352,7 +455,7 @@ class JobsClient:
             if retry_after is not None and retry_after > RETRY_AFTER_CAP_SECONDS:
                 retryable = False  # never sleep less than the server asked; give up instead
                 summary += (
-                    f"; it asks to wait {retry_after:.0f} s, more than the "
+                    f"; it asks to wait {describe_wait(retry_after)}, more than the "
                     f"{RETRY_AFTER_CAP_SECONDS:.0f} s this client will wait: try again later"
                 )
             return ServerError(
@@ -375,7 +478,7 @@ class JobsClient:
         if retry_after is not None and retry_after > RETRY_AFTER_CAP_SECONDS:
             # Never sleep less than the server asked: when it asks too much, give up and say so.
             limited = RateLimitedError(
-                f"rate limited by the API; it asks to wait {retry_after:.0f} s, more than the "
+                f"rate limited by the API; it asks to wait {describe_wait(retry_after)}, more than the "
                 f"{RETRY_AFTER_CAP_SECONDS:.0f} s this client will wait: try again later",
                 retry_after=retry_after,
                 target=target,
@@ -396,9 +499,9 @@ class JobsClient:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _server_message(self, response: httpx.Response) -> str | None:
+    def _server_message(self, body: bytes) -> str | None:
         """The server's own words: `error`/`message` of a JSON body, else the start of the text."""
-        text = response.content.decode("utf-8", errors="replace")
+        text = body.decode("utf-8", errors="replace")
         message: str = text
         try:
             payload = json.loads(text)
@@ -418,12 +521,24 @@ class JobsClient:
         server_now = parse_http_date(response.headers.get("date")) or datetime.now(UTC)
         return parse_retry_after(response.headers.get("retry-after"), server_now)
 
-    @staticmethod
-    def _observation_time(response: httpx.Response) -> tuple[datetime, str]:
+    def _observation_time(self, response: httpx.Response, target: str) -> tuple[datetime, str]:
+        local_now = datetime.now(UTC)
         server_now = parse_http_date(response.headers.get("date"))
-        if server_now is not None:
-            return server_now, "server"
-        return datetime.now(UTC), "local"
+        if server_now is None:
+            return local_now, "local"
+        skew = (server_now - local_now).total_seconds()
+        if self.max_clock_skew_seconds is not None and abs(skew) > self.max_clock_skew_seconds:
+            # Every row of the sync would be dated by this clock (and the 24 h window measured on
+            # it): a clock that jumped would mark listed jobs as expired. Refuse, write nothing.
+            direction = "ahead of" if skew > 0 else "behind"
+            raise ClockSkewError(
+                f"the API's clock (Date: {server_now:%Y-%m-%d %H:%M:%S} UTC) is {describe_wait(abs(skew))} "
+                f"{direction} this machine's, beyond the {self.max_clock_skew_seconds:g} s allowed: "
+                "nothing archived (fix either clock, or raise the allowed skew)",
+                target=target,
+                status=response.status_code,
+            )
+        return server_now, "server"
 
     @staticmethod
     def _log_exchange(target: str, outcome: str, started: float) -> None:
@@ -431,7 +546,7 @@ class JobsClient:
         logger.debug("GET %s -> %s in %.1f ms", target, outcome, elapsed_ms)
 
 
-def _checked_base_url(base_url: str) -> str:
+def checked_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
     try:
         url = httpx.URL(base_url)
     except httpx.InvalidURL as exc:  # not a ValueError: callers expect one for a bad setting
@@ -440,7 +555,23 @@ def _checked_base_url(base_url: str) -> str:
         raise ValueError(f"base_url must be an http(s) URL like {DEFAULT_BASE_URL!r}, got {base_url!r}")
     if url.query or url.fragment:
         raise ValueError(f"base_url must not carry a query or fragment, got {base_url!r}")
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback_host(url.host):
+        raise ValueError(
+            f"refusing to send the API key in clear text to {base_url!r}: use https, "
+            "or pass --allow-insecure-http (JOBS_PIPELINE_ALLOW_INSECURE_HTTP=1) if you must"
+        )
     return base_url.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address: plain http never leaves the machine."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_api_key(api_key: str) -> None:

@@ -132,3 +132,33 @@ class MalformedResponseError(ApiError):
     """
 
     retryable = True
+
+
+class ClockSkewError(ApiError):
+    """The server's `Date` is too far from this machine's clock or from the archive's last server
+    time. Retrying cannot help, and archiving with it would date every row wrongly (and could mark
+    listed jobs as expired), so the sync fails and writes nothing."""
+
+
+class ResponseTooLargeError(ApiError):
+    """A body larger than the client's cap: it was cut off while streaming, never held whole."""
+
+
+class DeadlineExceededError(ApiError):
+    """A request (all its bytes) or the whole sync took longer than its deadline."""
+
+
+def describe_wait(seconds: float) -> str:
+    """A wait a person can read: "45 s", "600 s (10 min)", "90000 s (25.0 h)", "more than a year"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds >= 365 * 86400:
+        # A Retry-After decades ahead is a broken server, not advice: a count of seconds says nothing.
+        return "more than a year"
+    if seconds < 7200:
+        human = f"{seconds / 60:.0f} min"
+    elif seconds < 2 * 86400:
+        human = f"{seconds / 3600:.1f} h"
+    else:
+        human = f"{seconds / 86400:.0f} days"
+    return f"{seconds:.0f} s ({human})"

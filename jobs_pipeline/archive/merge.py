@@ -178,11 +178,10 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
     _update_jobs(session, "expired", plan.expired, GONE_COLUMNS)
     _insert(session, "job_status_changes", plan.changes, STATUS_CHANGE_COLUMNS)
 
-    rejects = frames.rejects.num_rows
+    reject_rows = _with_conflicts(frames, plan)
+    rejects = reject_rows.height
     warnings = _warnings(plan, rejects)
     if not replayed:
-        reject_rows = pl.from_arrow(frames.rejects)
-        assert isinstance(reject_rows, pl.DataFrame)
         reject_rows = reject_rows.select(
             tenant=pl.lit(tenant),
             sync_id=pl.lit(sync_id),
@@ -192,7 +191,7 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
             payload="payload",
         )
         _insert(session, "rejected_records", reject_rows, REJECT_COLUMNS)
-        _insert_sync_run(conn, frames, plan, warnings)
+        _insert_sync_run(conn, frames, plan, warnings, rejects)
 
     return SyncSummary(
         sync_id=sync_id,
@@ -218,6 +217,20 @@ def _apply(session: _Session, frames: CaptureFrames) -> SyncSummary:
         warnings=tuple(warnings),
         plan_notes=dict(header.plan_notes),
     )
+
+
+def _with_conflicts(frames: CaptureFrames, plan: Reconciliation) -> pl.DataFrame:
+    """The result's rejects plus the observations that contradict an immutable field (immutable.py)."""
+    rejects = pl.from_arrow(frames.rejects)
+    assert isinstance(rejects, pl.DataFrame)
+    if not plan.conflict_rows.any():
+        return rejects
+    conflicting = pl.from_arrow(
+        frames.observations.select(["job_id", "payload"]).filter(plan.conflict_rows.to_arrow())
+    )
+    assert isinstance(conflicting, pl.DataFrame)
+    conflicting = conflicting.select("job_id", reason=plan.conflict_reasons, payload="payload")
+    return pl.concat([rejects, conflicting.cast(rejects.schema)], how="vertical")
 
 
 def _already_applied(conn: duckdb.DuckDBPyConnection, tenant: str, sync_id: str) -> bool:
@@ -282,7 +295,11 @@ def _update_jobs(
 
 
 def _insert_sync_run(
-    conn: duckdb.DuckDBPyConnection, frames: CaptureFrames, plan: Reconciliation, warnings: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    frames: CaptureFrames,
+    plan: Reconciliation,
+    warnings: list[str],
+    rejects: int,
 ) -> None:
     header = frames.header
     values = {
@@ -302,7 +319,7 @@ def _insert_sync_run(
         "status": SYNC_STATUS_OK,
         "error": "; ".join(warnings) or None,
         "rate_limited": header.rate_limited,
-        "rejects": frames.rejects.num_rows,
+        "rejects": rejects,
         "plan_notes": json.dumps(dict(sorted(header.plan_notes.items()))),
     }
     assert tuple(values) == SYNC_RUN_COLUMNS

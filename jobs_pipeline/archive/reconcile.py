@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from jobs_pipeline.api.models import TERMINAL_STATUSES
+from jobs_pipeline.archive.immutable import immutable_conflict
 from jobs_pipeline.archive.lifecycle import KILLED, LIFECYCLE_RANK, UNKNOWN_RANK
 from jobs_pipeline.archive.schema import JOB_COLUMNS, SOURCE_CORRECTION, SOURCE_INFERRED
 from jobs_pipeline.archive.transitions import STATUS_CHANGE_SCHEMA, UTC_MICROS, lifecycle_change_rows
@@ -89,6 +90,10 @@ class Reconciliation:
     killed: pl.DataFrame  # row_id + GONE_COLUMNS: mark KILLED (inferred)
     expired: pl.DataFrame  # row_id + GONE_COLUMNS: mark gone, status kept
     changes: pl.DataFrame  # job_status_changes rows to append
+    # Observations (row for row, like snapshot_rows) that contradict an immutable field of the
+    # archived job: they change nothing and become rejected_records rows with these reasons.
+    conflict_rows: pl.Series
+    conflict_reasons: pl.Series  # one per conflicting row, in order
     jobs_seen: int
     jobs_new: int
     jobs_changed: int
@@ -110,46 +115,55 @@ def reconcile(
     observed = _classify_observations(_beside(observations, observed_archived).lazy(), sync_id).cache()
     known = pl.col("prev_exists") & ~pl.col("stale")
     tenant_lit, sync_lit = pl.lit(tenant, pl.String()), pl.lit(sync_id, pl.String())
-    (snapshot, new_jobs, state_updates, metadata_updates, identity_updates, moves, corrections, counts) = (
-        pl.collect_all(
-            [
-                observed.select("snapshot"),
-                observed.filter(~pl.col("prev_exists")).select(
-                    tenant=tenant_lit, **{c: pl.col(c) for c in JOB_COLUMNS if c != "tenant"}
-                ),
-                observed.filter(known).select("row_id", *STATE_COLUMNS),
-                observed.filter(known & _changed(METADATA_COLUMNS)).select("row_id", *METADATA_COLUMNS),
-                observed.filter(known & _changed(IDENTITY_COLUMNS)).select("row_id", *IDENTITY_COLUMNS),
-                observed.filter("moved").select(
-                    "job_id",
-                    from_status="prev_status",
-                    to_status="status",
-                    created_at="created_at",
-                    started_at="started_at",
-                    completed_at="completed_at",
-                    lower_bound=pl.coalesce("prev_last_seen_at", "created_at"),
-                    observed_at="observed_at",
-                ),
-                observed.filter("correction").select(
-                    **_single_change(
-                        tenant,
-                        sync_id,
-                        from_status=pl.col("prev_status"),
-                        to_status=pl.col("status"),
-                        after=pl.col("prev_last_seen_at"),
-                        before=pl.col("observed_at"),
-                        source=SOURCE_CORRECTION,
-                    )
-                ),
-                observed.select(
-                    seen=pl.len(),
-                    new=(~pl.col("prev_exists")).sum(),
-                    changed=(pl.col("prev_exists") & pl.col("snapshot")).sum(),
-                    corrections=pl.col("correction").sum(),
-                    stale=pl.col("stale").sum(),
-                ),
-            ]
-        )
+    (
+        snapshot,
+        conflicts,
+        new_jobs,
+        state_updates,
+        metadata_updates,
+        identity_updates,
+        moves,
+        corrections,
+        counts,
+    ) = pl.collect_all(
+        [
+            observed.select("snapshot"),
+            observed.select("conflict", "conflict_reason"),
+            observed.filter(~pl.col("prev_exists")).select(
+                tenant=tenant_lit, **{c: pl.col(c) for c in JOB_COLUMNS if c != "tenant"}
+            ),
+            observed.filter(known).select("row_id", *STATE_COLUMNS),
+            observed.filter(known & _changed(METADATA_COLUMNS)).select("row_id", *METADATA_COLUMNS),
+            observed.filter(known & _changed(IDENTITY_COLUMNS)).select("row_id", *IDENTITY_COLUMNS),
+            observed.filter("moved").select(
+                "job_id",
+                from_status="prev_status",
+                to_status="status",
+                created_at="created_at",
+                started_at="started_at",
+                completed_at="completed_at",
+                lower_bound=pl.coalesce("prev_last_seen_at", "created_at"),
+                observed_at="observed_at",
+            ),
+            observed.filter("correction").select(
+                **_single_change(
+                    tenant,
+                    sync_id,
+                    from_status=pl.col("prev_status"),
+                    to_status=pl.col("status"),
+                    after=pl.col("prev_last_seen_at"),
+                    before=pl.col("observed_at"),
+                    source=SOURCE_CORRECTION,
+                )
+            ),
+            observed.select(
+                seen=pl.len(),
+                new=(~pl.col("prev_exists")).sum(),
+                changed=(pl.col("prev_exists") & pl.col("snapshot")).sum(),
+                corrections=pl.col("correction").sum(),
+                stale=(pl.col("stale") & ~pl.col("conflict")).sum(),
+            ),
+        ]
     )
 
     gone = _classify_vanished(_beside(vanished, vanished_archived), observations)
@@ -183,6 +197,8 @@ def reconcile(
         killed=killed.select(**gone_columns),
         expired=gone.filter("expired").select(**gone_columns),
         changes=changes,
+        conflict_rows=conflicts["conflict"],
+        conflict_reasons=conflicts.filter("conflict")["conflict_reason"],
         jobs_seen=int(counts["seen"][0]),
         jobs_new=int(counts["new"][0]),
         jobs_changed=int(counts["changed"][0]),
@@ -218,7 +234,10 @@ def _classify_observations(observed: pl.LazyFrame, sync_id: str) -> pl.LazyFrame
     not_stale = ~pl.col("stale")
     return (
         observed.with_columns(prev_exists=exists.fill_null(False), prev_inferred=inferred.fill_null(False))
-        .with_columns(stale=stale)
+        .with_columns(conflict_reason=immutable_conflict())
+        .with_columns(conflict=pl.col("conflict_reason").is_not_null())
+        # A contradicting observation changes nothing, like a stale one (it is rejected instead).
+        .with_columns(stale=stale | pl.col("conflict"))
         .with_columns(correction=exists & inferred & not_stale)
         .with_columns(
             snapshot=not_stale & (~exists | pl.col("correction") | _changed(TRACKED_FIELDS)),

@@ -146,9 +146,18 @@ def _open_store(paths: ArchivePaths, label: str) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise ArchiveError(f"cannot open the archive store {paths.store}: {exc}") from exc
     try:
-        configure_session(conn)
-        migrate(conn, archive_label=label)
-        announce_sealed_root(conn, paths.sealed_root)
+        try:
+            configure_session(conn)
+            migrate(conn, archive_label=label)
+            announce_sealed_root(conn, paths.sealed_root)
+        except duckdb.Error as exc:
+            # A truncated or overwritten store opens, then fails on its first read: say so in one
+            # line (the file is left as it is, for a person to look at or restore).
+            detail = " ".join(str(exc).split())[:200]
+            raise ArchiveError(
+                f"the archive store {paths.store} is damaged or not a DuckDB archive ({type(exc).__name__}: "
+                f"{detail}): restore it from a backup, or move it away to rebuild from the published copy"
+            ) from None
     except BaseException:
         _close_quietly(conn)
         if seeded:

@@ -33,6 +33,9 @@ def exit_on_error() -> Iterator[None]:
 
 
 def _fail(message: str, code: int) -> None:
+    from jobs_pipeline.safe_text import safe_text
+
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    sys.stderr.write(f"error: {first_line}\n")
+    # Messages quote the server (and archived values): never let them drive the terminal.
+    sys.stderr.write(f"error: {safe_text(first_line)}\n")
     raise typer.Exit(code)

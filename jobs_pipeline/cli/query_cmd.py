@@ -88,17 +88,21 @@ def _print_table(
     names: Sequence[str], rows: Sequence[tuple[Any, ...]], *, limit: int, digits: int, wide: bool
 ) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    from jobs_pipeline.safe_text import safe_text
 
     # Off a terminal rich would assume 80 columns and cut every cell: a pipe gets whole lines.
     fit = sys.stdout.isatty() and not wide
     console = Console(width=None if fit else 100_000, soft_wrap=not fit)
-    table = Table(*names)
+    # Archived strings came from the API: shown escaped, never as markup or terminal controls.
+    table = Table(*(Column(header=Text(safe_text(n))) for n in names))
     for column in table.columns:
         column.overflow = "fold"  # a cell never loses characters, at worst it folds
         column.no_wrap = not fit
     for row in rows[:limit]:
-        table.add_row(*(_display(v, digits) for v in row))
+        table.add_row(*(Text(safe_text(_display(v, digits))) for v in row))
     console.print(table)
     if len(rows) > limit:
         console.print(f"({len(rows) - limit:,} more rows; use --limit, or --format csv|json for all)")

@@ -45,6 +45,26 @@ def sync(
         ),
     ] = None,
     lock_timeout: Annotated[float, typer.Option(help="Seconds to wait for another sync to finish.")] = 120.0,
+    max_clock_skew: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the API's Date header may stray from this machine's clock; beyond, the sync "
+            "fails and writes nothing. 0: no comparison (a twin on simulated time)."
+        ),
+    ] = 300.0,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds the whole sync (retries included) may take. Default: the poll interval, at least 60."
+        ),
+    ] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-http",
+            help="Send the key over plain http to a non-loopback host (also $JOBS_PIPELINE_ALLOW_INSECURE_HTTP=1).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run one sync: fetch what changed since the last one and archive it (key from $DEVANA_API_KEY)."""
@@ -60,6 +80,9 @@ def sync(
             rate_limit=rate_limit,
             lock_timeout=lock_timeout,
             recheck_running_after_seconds=recheck_running_after,
+            max_clock_skew_seconds=max_clock_skew or None,
+            deadline_seconds=deadline,
+            allow_insecure_http=allow_insecure_http,
         )
         summary = run_sync(config)
     if as_json:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobs_pipeline.cli.errors import exit_on_error
+from jobs_pipeline.safe_text import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,15 +102,18 @@ def run_wait(
                 clock=clock,
             )
     except JobFailedError as exc:
-        err_console.print(f"failed: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"failed: {safe_text(exc)}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_FAILED
     except JobVanishedError as exc:
-        err_console.print(f"vanished: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"vanished: {safe_text(exc)}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_FAILED
     except WaitTimeoutError as exc:
-        err_console.print(f"timeout: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"timeout: {safe_text(exc)}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_TIMEOUT
     console.print(
-        f"done: {describe(job)} (waited {clock() - started:.0f} s)", highlight=False, soft_wrap=True
+        f"done: {describe(job)} (waited {clock() - started:.0f} s)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
     return EXIT_DONE

@@ -132,6 +132,19 @@ class DevanaApiResource(dg.ConfigurableResource):
         "for only once unseen this long (final statuses arrive up to that much later, rounded up to the next "
         "sync). None: every sync.",
     )
+    max_clock_skew_seconds: float | None = Field(
+        default=300.0,
+        description="A sync fails, writing nothing, when the API's Date header strays this far from the local "
+        "clock. None: no comparison (a twin on simulated time).",
+    )
+    sync_deadline_seconds: float | None = Field(
+        default=None,
+        description="The whole sync, retries included, must end within this. None: the poll interval (at least 60 s).",
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow a plain http:// base URL to a non-loopback host (the key travels in clear text).",
+    )
 
     def tenant_keys(self) -> tuple[TenantKey, ...]:
         explicit = parse_tenants(self.tenants)
@@ -162,6 +175,9 @@ class DevanaApiResource(dg.ConfigurableResource):
                     timeout=self.timeout,
                     lock_timeout=archive.lock_timeout,
                     recheck_running_after_seconds=self.recheck_running_after_seconds,
+                    max_clock_skew_seconds=self.max_clock_skew_seconds,
+                    deadline_seconds=self.sync_deadline_seconds,
+                    allow_insecure_http=self.allow_insecure_http,
                 )
             )
         return configs
@@ -180,6 +196,9 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, dg.Co
         api_key=dg.EnvVar(ENV_API_KEY) if env.get(ENV_API_KEY, "").strip() and not tenants else None,
         tenants=tenants,
         poll_interval_seconds=float(env.get(ENV_POLL_INTERVAL) or DEFAULT_POLL_INTERVAL_SECONDS),
+        # 0 turns the comparison with the local clock off (a twin on simulated time).
+        max_clock_skew_seconds=float(env.get("JOBS_PIPELINE_MAX_CLOCK_SKEW") or 300.0) or None,
+        allow_insecure_http=env.get("JOBS_PIPELINE_ALLOW_INSECURE_HTTP", "") in ("1", "true", "yes"),
     )
     archive = JobsArchiveResource(db_path=env.get(ENV_DB) or DEFAULT_DB_PATH)
     return {"api": api, "archive": archive}

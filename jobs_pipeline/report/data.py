@@ -36,6 +36,7 @@ from jobs_pipeline.analytics.schema import (
     STATS_TYPE_MIX,
 )
 from jobs_pipeline.analytics.stats import duration_summary
+from jobs_pipeline.safe_text import UNSAFE_PATTERN, safe_text
 from jobs_pipeline.stats_store import JOB_LIFE_BOUND, latest_observation, read_gaps, read_jobs, read_snapshots
 
 # When the data of the window spans up to this many days, the time series use hourly buckets;
@@ -125,8 +126,10 @@ def load_tenant_report(
         start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)
     )
     read_start, read_end = read_window(scope)
-    raw = read_jobs(conn, tenant, read_start, read_end, aware_as_of)
-    snapshots = read_snapshots(conn, tenant, scope)
+    # Every label of the page (tables, chart titles, legends) comes from these frames: made safe
+    # once here, so no control character from the API reaches the HTML, the SVGs or a warning.
+    raw = displayable(read_jobs(conn, tenant, read_start, read_end, aware_as_of))
+    snapshots = displayable(read_snapshots(conn, tenant, scope))
     stats = compute_statistics(raw, snapshots, scope, aware_as_of, read_gaps(conn, tenant))
     jobs = prepare_jobs(raw, aware_as_of).join(
         _error_messages(conn, tenant, read_start), on="job_id", how="left"
@@ -149,6 +152,19 @@ def load_tenant_report(
         syncs=syncs,
         gaps=_gap_rows(syncs),
     )
+
+
+def displayable(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every string value holding a control or formatting character made safe (safe_text)."""
+    replaced = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        column = frame[name]
+        unsafe = column.filter(column.str.contains(UNSAFE_PATTERN)).unique().to_list()
+        if unsafe:
+            replaced.append(pl.col(name).replace({value: safe_text(value) for value in unsafe}))
+    return frame.with_columns(replaced) if replaced else frame
 
 
 def _first_instant(jobs: pl.DataFrame, syncs: pl.DataFrame, window: ReportWindow) -> datetime:
@@ -273,9 +289,10 @@ def _error_messages(conn: duckdb.DuckDBPyConnection, tenant: str, since: datetim
         SELECT job_id, error FROM jobs
         WHERE tenant = $tenant AND status IN ('{ERROR}', '{KILLED}') AND created_at >= $since
     """
-    return conn.sql(
-        query, params={"tenant": tenant, "since": since.replace(tzinfo=UTC) - JOB_LIFE_BOUND}
-    ).pl()
+    # Made safe like the jobs frame, so the join on job_id still matches.
+    return displayable(
+        conn.sql(query, params={"tenant": tenant, "since": since.replace(tzinfo=UTC) - JOB_LIFE_BOUND}).pl()
+    )
 
 
 # -- capture coverage (sync_runs: no analytics module covers it) -------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from jobs_pipeline.report.charts import Chart, human_seconds
+from jobs_pipeline.safe_text import safe_text
 
 CSS = """
 :root { --ink: #1d2430; --muted: #5b6575; --rule: #d9dee7; --bad: #b3261e; --ok: #1b7f3b; }
@@ -52,7 +53,8 @@ footer { padding: 16px 20px 32px; color: var(--muted); font-size: 12px; }
 
 
 def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value))
+    # Escaped for HTML and stripped of control characters (ESC would survive html.escape).
+    return html.escape(safe_text(value))
 
 
 def fmt_time(value: object) -> str:

@@ -19,4 +19,7 @@ def client_from_env(base_url: str | None, *, rate_limit: int = 100) -> JobsClien
     key = os.environ.get("DEVANA_API_KEY", "").strip()
     if not key:
         raise ConfigError("DEVANA_API_KEY is not set: export the API key")
-    return JobsClient(base_url_from_env(base_url), key, rate_limit=rate_limit)
+    # Plain http off loopback is refused here too (the key would travel in clear text), unless the
+    # same opt-in as `sync --allow-insecure-http` is set in the environment.
+    insecure = os.environ.get("JOBS_PIPELINE_ALLOW_INSECURE_HTTP", "") in ("1", "true", "yes")
+    return JobsClient(base_url_from_env(base_url), key, rate_limit=rate_limit, allow_insecure_http=insecure)

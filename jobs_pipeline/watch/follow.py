@@ -10,15 +10,17 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from jobs_pipeline.api.models import Job
+from jobs_pipeline.safe_text import safe_text
 from jobs_pipeline.watch.render import clock
 
 
 def describe(job: Job) -> str:
     progress = f" {job.progress}%" if job.progress is not None else ""
-    return f"{clock(job.updated_at)} job {job.id} {job.type} {job.status}{progress}"
+    return safe_text(f"{clock(job.updated_at)} job {job.id} {job.type} {job.status}{progress}")
 
 
 class JobProgress:
@@ -54,11 +56,12 @@ class JobProgress:
         if self._progress is not None and self._task is not None:
             self._progress.update(
                 self._task,
-                description=f"job {job.id} {job.type} {job.status}",
+                # TextColumn parses markup: the API's strings are escaped for it as well.
+                description=escape(safe_text(f"job {job.id} {job.type} {job.status}")),
                 completed=100 if job.status == "DONE" else (job.progress or 0),
             )
         else:
-            self.console.print(describe(job), highlight=False, soft_wrap=True)
+            self.console.print(describe(job), highlight=False, markup=False, soft_wrap=True)
 
     def __exit__(
         self,

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs_pipeline.api.models import QUERYABLE_STATUSES, JobStatus
+from jobs_pipeline.safe_text import safe_text
 from jobs_pipeline.watch.board import OUT_OF_VIEW, Board
 from jobs_pipeline.watch.eta import Estimate
 
@@ -54,7 +55,12 @@ def clock(instant: datetime | None) -> str:
 def status_text(status: str | None) -> Text:
     if status is None:
         return Text("new", style="magenta")
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    return Text(safe_text(status), style=STATUS_STYLES.get(status, ""))
+
+
+def api_text(value: str | None) -> Text:
+    """A string from the API as a table cell: control characters escaped, no Rich markup parsed."""
+    return Text(safe_text(value))
 
 
 def render(frame: Frame) -> RenderableType:
@@ -66,12 +72,12 @@ def _header(frame: Frame) -> RenderableType:
     per_minute = frame.requests_per_refresh * 60.0 / frame.interval
     line = Text.assemble(
         ("Devana jobs ", "bold"),
-        (frame.source_label, "underline"),
+        (safe_text(frame.source_label), "underline"),
         f"  server time {clock(board.observed_at)}  refresh #{board.refreshes} every {frame.interval:g}s, ",
         f"{frame.requests_per_refresh} requests each (~{per_minute:.0f}/min)",
     )
     if frame.last_error:
-        line.append(f"\nlast refresh failed: {frame.last_error}", style="bold red")
+        line.append(f"\nlast refresh failed: {safe_text(frame.last_error)}", style="bold red")
     return Panel(line, expand=True)
 
 
@@ -118,9 +124,9 @@ def _running(frame: Frame) -> RenderableType:
         )
         eta = duration(remaining) + (f" ({estimate.source})" if estimate and estimate.source else "")
         table.add_row(
-            job.id,
-            job.type,
-            job.target_id or "",
+            api_text(job.id),
+            api_text(job.type),
+            api_text(job.target_id),
             progress,
             duration(estimate.elapsed_s if estimate else None),
             eta,
@@ -140,7 +146,9 @@ def _transitions(frame: Frame) -> RenderableType:
     table.add_column("change")
     for transition in reversed(frame.board.transitions):  # newest first
         change = Text.assemble(status_text(transition.from_status), " -> ", status_text(transition.to_status))
-        table.add_row(clock(transition.at), transition.job_id, transition.job_type, change)
+        table.add_row(
+            clock(transition.at), api_text(transition.job_id), api_text(transition.job_type), change
+        )
     if not frame.board.transitions:
         table.caption = "none yet: changes between refreshes appear here"
     return table
