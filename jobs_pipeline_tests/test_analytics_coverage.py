@@ -70,7 +70,7 @@ def _record_syncs(conn: duckdb.DuckDBPyConnection, *, with_gap: bool) -> None:
             "created_to": GAP_TO.isoformat() + "+00:00",
         }
         conn.execute(
-            "UPDATE sync_runs SET coverage_complete = false, gaps = ? WHERE sync_id = 's001'",
+            "UPDATE hot.sync_runs SET coverage_complete = false, gaps = ? WHERE sync_id = 's001'",
             [json.dumps([gap])],
         )
     for n in range(2, 12):

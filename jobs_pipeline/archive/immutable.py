@@ -20,7 +20,10 @@ def immutable_conflict() -> pl.Expr:
     archived job, null where it does not (a new job never does)."""
     reasons = [
         pl.when(
-            pl.col("prev_exists").fill_null(False) & pl.col(column).ne_missing(pl.col(f"prev_{column}"))
+            pl.col("prev_exists").fill_null(False)
+            # A job known only from webhook events has provisional values: the first poll fixes them.
+            & pl.col("prev_polled").fill_null(False)
+            & pl.col(column).ne_missing(pl.col(f"prev_{column}"))
         ).then(
             pl.format(
                 "{} of known job conflicts with the archive (archived {}, got {}): the API never changes it",

@@ -77,9 +77,16 @@ SELECT k.job_id,
        j.first_seen_at AS prev_first_seen_at,
        j.last_seen_at AS prev_last_seen_at,
        j.vanished_at AS prev_vanished_at,
+       polled.job_id IS NOT NULL AS prev_polled,
        k.position
 FROM {keys} AS k
 LEFT JOIN hot.jobs AS j ON j.tenant = $tenant AND j.job_id = k.job_id
+LEFT JOIN (
+    -- Jobs a poll has seen: only those have an identity (createdAt, type, targetId) the API fixed.
+    -- A job known from webhook events alone carries the events' provisional values.
+    SELECT DISTINCT s.job_id FROM hot.job_snapshots AS s SEMI JOIN {keys} AS k2 ON s.job_id = k2.job_id
+    WHERE s.tenant = $tenant AND s.source IS DISTINCT FROM 'webhook'
+) AS polled ON polled.job_id = k.job_id
 """
 
 

@@ -55,6 +55,7 @@ ARCHIVED_SCHEMA: dict[str, pl.DataType] = {
     "prev_first_seen_at": UTC_MICROS,
     "prev_last_seen_at": UTC_MICROS,
     "prev_vanished_at": UTC_MICROS,
+    "prev_polled": pl.Boolean(),  # a poll has seen the job (its identity fields are the API's)
 }
 
 # Fields whose change makes a new snapshot.
