@@ -21,8 +21,8 @@ The same script runs on an older checkout (no sealing): phases it cannot see are
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import contextlib
+import dataclasses
 import resource
 import shutil
 import statistics
