@@ -191,3 +191,35 @@ def test_a_v3_archive_gets_snapshot_sources_and_the_webhook_events_table() -> No
     # Every snapshot written before version 4 came from a poll.
     assert rows(conn, "SELECT job_id, source FROM job_snapshots") == [{"job_id": "j1", "source": "poll"}]
     assert rows(conn, "SELECT count(*) AS n FROM webhook_events") == [{"n": 0}]
+
+
+def test_an_upgraded_archive_is_sealed_by_the_next_syncs_and_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "archive.duckdb"
+    v1_archive(db)
+    before = duckdb.connect(str(db), read_only=True)
+    original = v1_dump(before)
+    ((last_seen,),) = before.execute("SELECT max(last_seen_at) FROM jobs").fetchall()
+    before.close()
+    # Three days later (the fixture's jobs have long left the API's window): the sync that upgrades
+    # the archive also seals the fixture's days, as the archive's own write path does.
+    later = last_seen + timedelta(days=3)
+    with open_writer(db, lock_timeout=5) as conn:
+        summary = apply_capture(conn, make_result("after-upgrade", later, [], tenant="acme"))
+    assert summary.sealed_files >= len(V1_TABLES)
+    with open_for_analysis(db) as reader:
+        after = v1_dump(reader)
+        after["sync_runs"] = [r for r in after["sync_runs"] if r[1] != "after-upgrade"]
+        assert after == original  # every row, through the views, now read from Parquet
+        sealed = {
+            t for (t,) in reader.execute("SELECT DISTINCT table_name FROM sealed_partitions").fetchall()
+        }
+        assert set(V1_TABLES) <= sealed
+        ((sealed_jobs,),) = reader.execute(
+            "SELECT sum(rows) FROM sealed_partitions WHERE table_name = 'jobs'"
+        ).fetchall()
+    store = duckdb.connect(str(ArchivePaths.for_db(db).store), read_only=True)
+    ((hot_jobs,),) = store.execute("SELECT count(*) FROM hot.jobs").fetchall()
+    store.close()
+    # Each row in one place; the hot one is globex's, a tenant that has not synced since (sealing
+    # runs for the syncing tenant, at its own server time).
+    assert (sealed_jobs, hot_jobs) == (len(original["jobs"]) - 1, 1)
