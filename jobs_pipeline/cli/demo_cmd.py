@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from jobs_pipeline.archive.paths import ArchivePaths
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -66,7 +68,9 @@ def demo(
             f"{result.killed_exact} kills dated exactly instead of inferred."
         )
     console.print(
-        f"\n[bold]Where things are[/]\n  archive (open it read-only): {db}\n  HTML report: {result.report}"
+        f"\n[bold]Where things are[/]\n  archive (open it read-only): {db}\n"
+        f"  sealed history (Parquet day files, readable without DuckDB): {ArchivePaths.for_db(db).sealed_root}\n"
+        f"  HTML report: {result.report}"
     )
     # One label line, then the command alone on its line, never wrapped (soft_wrap): pasteable at any width.
     console.print("\n[bold]What to try next[/] (each command on one line)")
