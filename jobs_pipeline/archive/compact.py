@@ -17,7 +17,9 @@ import os
 
 import duckdb
 
+from jobs_pipeline.archive.durable import fsync_directory, fsync_file
 from jobs_pipeline.archive.paths import ArchivePaths, remove_quietly
+from jobs_pipeline.archive.sqltext import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,8 @@ def compact_store(paths: ArchivePaths) -> tuple[int, int]:
     remove_quietly(temp)
     conn = duckdb.connect(":memory:")
     try:
-        conn.execute(f"ATTACH {_literal(str(paths.store))} AS source (READ_ONLY)")
-        conn.execute(f"ATTACH {_literal(str(temp))} AS compact")
+        conn.execute(f"ATTACH {sql_literal(str(paths.store))} AS source (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_literal(str(temp))} AS compact")
         conn.execute("COPY FROM DATABASE source TO compact")
         conn.execute("DETACH compact")
         conn.execute("DETACH source")
@@ -51,16 +53,9 @@ def compact_store(paths: ArchivePaths) -> tuple[int, int]:
         remove_quietly(temp)
         raise
     conn.close()
-    fd = os.open(temp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(temp)
     os.replace(temp, paths.store)
+    fsync_directory(paths.writer_dir)
     after = paths.store.stat().st_size
     log.info("compacted the archive store %s: %d -> %d bytes", paths.store, before, after)
     return before, after
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

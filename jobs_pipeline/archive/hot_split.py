@@ -16,6 +16,7 @@ from __future__ import annotations
 import duckdb
 
 from jobs_pipeline.archive.layout import HOT_SCHEMA
+from jobs_pipeline.archive.sqltext import sql_literal
 from jobs_pipeline.archive.views import refresh_views
 
 # Frozen: the archive tables as of schema version 3 (later versions create theirs in hot directly).
@@ -89,15 +90,11 @@ def _move_to_hot(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     conn.execute(f"CREATE TABLE {HOT_SCHEMA}.{table}(" + definition[len(prefix) :])
     conn.execute(f"INSERT INTO {HOT_SCHEMA}.{table} SELECT * FROM main.{table}")
     if comment:
-        conn.execute(f"COMMENT ON TABLE {HOT_SCHEMA}.{table} IS {_literal(comment)}")
+        conn.execute(f"COMMENT ON TABLE {HOT_SCHEMA}.{table} IS {sql_literal(comment)}")
     for column, column_comment in conn.execute(
         "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND table_name = ? AND comment IS NOT NULL",
         [table],
     ).fetchall():
-        conn.execute(f'COMMENT ON COLUMN {HOT_SCHEMA}.{table}."{column}" IS {_literal(column_comment)}')
+        conn.execute(f'COMMENT ON COLUMN {HOT_SCHEMA}.{table}."{column}" IS {sql_literal(column_comment)}')
     conn.execute(f"DROP TABLE main.{table}")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

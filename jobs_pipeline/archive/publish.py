@@ -19,10 +19,10 @@ file with a foreign WAL, so publishing deletes it: such writes are discarded at 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 
+from jobs_pipeline.archive.durable import fsync_directory, fsync_file
 from jobs_pipeline.archive.errors import ArchiveError
 from jobs_pipeline.archive.paths import ArchivePaths, remove_quietly
 
@@ -36,13 +36,13 @@ def publish(paths: ArchivePaths) -> None:
     temp = paths.publish_temp(os.getpid())
     try:
         shutil.copyfile(paths.store, temp)
-        _fsync_file(temp)
+        fsync_file(temp)
         paths.published_wal.unlink(missing_ok=True)
         os.replace(temp, paths.published)
     except BaseException:
         remove_quietly(temp)
         raise
-    _fsync_directory(paths.directory)
+    fsync_directory(paths.directory)
 
 
 def seed_store_from_published(paths: ArchivePaths) -> bool:
@@ -59,7 +59,7 @@ def seed_store_from_published(paths: ArchivePaths) -> bool:
         if paths.published_wal.is_file():
             # Replay writes someone made to the published copy before it was ever published by us.
             shutil.copyfile(paths.published_wal, paths.store_wal)
-        _fsync_file(temp)
+        fsync_file(temp)
         os.replace(temp, paths.store)
     except BaseException:
         remove_quietly(temp)
@@ -72,21 +72,3 @@ def _remove_stale_temps(paths: ArchivePaths) -> None:
     # Called under the writer lock: any temp left there is from a publish that crashed.
     for stale in paths.directory.glob(paths.publish_temp_glob):
         remove_quietly(stale)
-
-
-def _fsync_file(path: os.PathLike[str]) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: os.PathLike[str]) -> None:
-    # Makes the rename itself durable; not supported on every filesystem, hence best effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import duckdb
 
+from jobs_pipeline.archive.durable import fsync_directory, fsync_file
 from jobs_pipeline.archive.layout import (
     MAX_DAYS_PER_SYNC,
     SEALED_FILE,
@@ -46,6 +47,7 @@ from jobs_pipeline.archive.manifest import (
     sealed_through,
     set_sealed_root,
 )
+from jobs_pipeline.archive.sqltext import sql_literal
 from jobs_pipeline.archive.views import PARTITION_KEYS, hot_columns, refresh_views
 
 _SEAL_IDS = "_jobs_pipeline_seal_ids"
@@ -182,15 +184,15 @@ def _seal_table_day(
     names = ", ".join(f'"{name}"' for name in columns)
     select = f"SELECT {names} FROM {hot(table.name)} AS t WHERE {where} ORDER BY {table.order_by}"
     ((rows,),) = conn.execute(
-        f"COPY ({select}) TO {_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        f"COPY ({select}) TO {sql_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
     ).fetchall()
     if rows == 0:
         temp.unlink(missing_ok=True)
         return
-    _fsync(temp)
+    fsync_file(temp)
     report.written.append(final)
     os.replace(temp, final)
-    _fsync(folder)
+    fsync_directory(folder)
     conn.execute(f"DELETE FROM {hot(table.name)} AS t WHERE {where}")
     size = final.stat().st_size
     record_partition(
@@ -212,7 +214,7 @@ def _seal_table_day(
 def _day_rows(table: SealedTable, tenant: str, bounds: tuple[datetime, datetime]) -> str:
     """SQL predicate (on alias t) selecting the table's rows of one tenant and day; literals inlined
     because COPY takes no parameters."""
-    tenant_match = f"t.tenant = {_literal(tenant)}"
+    tenant_match = f"t.tenant = {sql_literal(tenant)}"
     if table.name == "jobs":
         start, end = (f"TIMESTAMPTZ '{b.isoformat()}'" for b in bounds)
         return f"{tenant_match} AND t.created_at >= {start} AND t.created_at < {end}"
@@ -226,15 +228,3 @@ def _path_value(tenant: str) -> str:
     # Hive folder values are percent-decoded by DuckDB, Spark, Trino and pyarrow alike: any tenant
     # name (a slash, a space, an '=') gets a folder of its own and reads back unchanged.
     return quote(tenant, safe="")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -29,6 +29,7 @@ import duckdb
 
 from jobs_pipeline.archive.layout import HOT_SCHEMA, SEALED_TABLES, SealedTable, hot
 from jobs_pipeline.archive.manifest import all_sealed_through, sealed_columns, sealed_root
+from jobs_pipeline.archive.sqltext import sql_identifier, sql_literal
 
 # Hive keys of the sealed folders: not stored inside the files (engines such as Spark refuse a
 # column that is both in the file and in the path).
@@ -44,7 +45,7 @@ def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
         columns = hot_columns(conn, table.name)
         if not columns:  # created by a later schema version than the one being migrated to
             continue
-        sql = f"SELECT {', '.join(_quote(name) for name, _ in columns)} FROM {hot(table.name)}"
+        sql = f"SELECT {', '.join(sql_identifier(name) for name, _ in columns)} FROM {hot(table.name)}"
         if root is not None and table.name in present:
             sql += "\nUNION ALL\n" + _sealed_select(
                 table, columns, root, horizons[table.family], present[table.name]
@@ -85,11 +86,11 @@ def _sealed_select(
         if name == "tenant":
             selected.append("tenant")
         elif name in present:
-            selected.append(f"CAST({_quote(name)} AS {data_type}) AS {_quote(name)}")
+            selected.append(f"CAST({sql_identifier(name)} AS {data_type}) AS {sql_identifier(name)}")
         else:
-            selected.append(f"CAST(NULL AS {data_type}) AS {_quote(name)}")
+            selected.append(f"CAST(NULL AS {data_type}) AS {sql_identifier(name)}")
     source = (
-        f"read_parquet({_literal(table_glob(root, table.name))}, hive_partitioning = true, "
+        f"read_parquet({sql_literal(table_glob(root, table.name))}, hive_partitioning = true, "
         "hive_types = {'tenant': VARCHAR, 'day': DATE}, union_by_name = true)"
     )
     return f"SELECT {', '.join(selected)} FROM {source} WHERE {horizon_predicate(horizons)}"
@@ -99,7 +100,7 @@ def horizon_predicate(horizons: dict[str, date]) -> str:
     if not horizons:
         return "false"
     cases = " ".join(
-        f"WHEN {_literal(tenant)} THEN day <= DATE '{day.isoformat()}'"
+        f"WHEN {sql_literal(tenant)} THEN day <= DATE '{day.isoformat()}'"
         for tenant, day in sorted(horizons.items())
     )
     return f"CASE tenant {cases} ELSE false END"
@@ -112,18 +113,10 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection, table: str) -> None:
         [HOT_SCHEMA, table],
     ).fetchall()
     if rows and rows[0][0]:
-        conn.execute(f"COMMENT ON VIEW main.{table} IS {_literal(rows[0][0])}")
+        conn.execute(f"COMMENT ON VIEW main.{table} IS {sql_literal(rows[0][0])}")
     for name, comment in conn.execute(
         "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
         [HOT_SCHEMA, table],
     ).fetchall():
-        conn.execute(f"COMMENT ON COLUMN main.{table}.{_quote(name)} IS {_literal(comment)}")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+        conn.execute(f"COMMENT ON COLUMN main.{table}.{sql_identifier(name)} IS {sql_literal(comment)}")
