@@ -69,7 +69,7 @@ def demo(
         )
     console.print(
         f"\n[bold]Where things are[/]\n  archive (open it read-only): {db}\n"
-        f"  sealed history (Parquet day files, readable without DuckDB): {ArchivePaths.for_db(db).sealed_root}\n"
+        f"  sealed history (Parquet, readable without DuckDB): {_shown(ArchivePaths.for_db(db).sealed_root)}\n"
         f"  HTML report: {result.report}"
     )
     # One label line, then the command alone on its line, never wrapped (soft_wrap): pasteable at any width.
@@ -104,3 +104,11 @@ def next_steps(db: Path, report: Path) -> list[tuple[str, str]]:
             "DEVANA_API_URL=http://127.0.0.1:8765 DEVANA_API_KEY=demo-key .venv/bin/jobs-pipeline watch",
         ),
     ]
+
+
+def _shown(path: Path) -> str:
+    """A path as short as the user's own --out spelling (relative when under the current directory)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
